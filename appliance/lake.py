@@ -68,7 +68,9 @@ def dataset_versions(db: Database, dataset: str) -> list[DatasetVersion]:
     return [DatasetVersion(*row) for row in rows]
 
 
-def read_dataset(home: DataHome, db: Database, dataset: str, columns: list[str] | None = None) -> pa.Table:
+def read_dataset(
+    home: DataHome, db: Database, dataset: str, columns: list[str] | None = None
+) -> pa.Table:
     """All rows of ``dataset`` as one Arrow table (the union of its versions)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -80,7 +82,9 @@ def read_dataset(home: DataHome, db: Database, dataset: str, columns: list[str] 
     return pa.concat_tables(tables, promote_options="default")
 
 
-def iter_batches(home: DataHome, db: Database, dataset: str, batch_size: int = 65_536) -> Iterator[pa.RecordBatch]:
+def iter_batches(
+    home: DataHome, db: Database, dataset: str, batch_size: int = 65_536
+) -> Iterator[pa.RecordBatch]:
     """Stream a dataset's rows in batches without loading it whole."""
     import pyarrow.parquet as pq
 

@@ -35,8 +35,13 @@ def verify(app: AppContext) -> None:
 @pass_app
 def show(app: AppContext, last: int) -> None:
     """Print the newest entries."""
-    rows = app.store().execute(
-        "SELECT seq, at, actor, action, subject FROM audit_log ORDER BY seq DESC LIMIT ?", [last]
-    ).fetchall()
+    rows = (
+        app.store()
+        .execute(
+            "SELECT seq, at, actor, action, subject FROM audit_log ORDER BY seq DESC LIMIT ?",
+            [last],
+        )
+        .fetchall()
+    )
     for seq, at, actor, action, subject in reversed(rows):
         click.echo(f"{seq:>6}  {at}  {actor:<12} {action:<20} {subject}")

@@ -20,8 +20,13 @@ def command(app: AppContext) -> None:
     created = home.layout()
     db = connect(home.db_path)
     if created:
-        audit.record(db, app.settings.actor, "home.init", str(home.root),
-                     {"created": [str(p.relative_to(home.root)) for p in created]})
+        audit.record(
+            db,
+            app.settings.actor,
+            "home.init",
+            str(home.root),
+            {"created": [str(p.relative_to(home.root)) for p in created]},
+        )
     click.echo(f"data home ready at {home.root}")
     for path in created:
         click.echo(f"  created {path.relative_to(home.root) if path != home.root else '.'}")

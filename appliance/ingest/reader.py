@@ -1,0 +1,193 @@
+"""Reading a source file as a stream of raw Arrow batches, whatever its format.
+
+CSV columns arrive as raw bytes (cleaning decodes and checks them); rows whose field
+count is wrong are handed to ``on_malformed`` with their text. A file that cannot be
+read at all raises UnreadableFile naming the file and the problem.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+import pyarrow as pa
+import pyarrow.csv as pcsv
+import pyarrow.parquet as pq
+
+from appliance.errors import UnreadableFile
+from appliance.ingest.schema import SourceSchema
+
+__all__ = ["MalformedRow", "SourceReader", "detect_format"]
+
+BLOCK_SIZE = 8 << 20  # bytes of CSV per batch
+PARQUET_BATCH = 65_536  # rows per batch
+_SNIFF_BYTES = 64 << 10
+
+
+@dataclass(frozen=True)
+class MalformedRow:
+    text: str
+    expected_columns: int
+    actual_columns: int
+
+    @property
+    def reason(self) -> str:
+        return f"expected {self.expected_columns} fields, found {self.actual_columns}"
+
+
+def detect_format(path: Path, schema: SourceSchema) -> str:
+    if schema.format:
+        return schema.format
+    return "parquet" if path.suffix.lower() in (".parquet", ".pq") else "csv"
+
+
+class SourceReader:
+    """Opens one file for one schema; ``batches()`` yields raw batches keyed by header."""
+
+    def __init__(self, path: Path, schema: SourceSchema) -> None:
+        self.path = path
+        self.schema = schema
+        self.format = detect_format(path, schema)
+        self.bytes_read = 0
+        self.size = path.stat().st_size
+
+    def batches(self, on_malformed: Callable[[MalformedRow], None]) -> Iterator[pa.RecordBatch]:
+        if self.size == 0:
+            raise self._unreadable("the file is empty (not even a header line)")
+        if self.format == "parquet":
+            yield from self._parquet_batches()
+        else:
+            yield from self._csv_batches(on_malformed)
+
+    def _unreadable(self, problem: str) -> UnreadableFile:
+        return UnreadableFile(f"cannot ingest {self.path.name}: {problem}")
+
+    def _check_header(self, found: list[str]) -> None:
+        expected = [c.header for c in self.schema.columns]
+        missing = [h for h in expected if h not in found]
+        repeated = sorted({h for h in found if found.count(h) > 1})
+        if repeated:
+            raise self._unreadable(f"the header repeats column(s) {', '.join(repeated)}")
+        if missing:
+            raise self._unreadable(
+                f"missing column(s) {', '.join(missing)} required by source "
+                f"{self.schema.name!r}; the file has: {', '.join(found) or 'no columns'}"
+            )
+        extra = [h for h in found if h not in expected]
+        if extra and self.schema.extra_columns == "error":
+            raise self._unreadable(
+                f"unexpected column(s) {', '.join(extra)} not declared by source "
+                f'{self.schema.name!r} (declare them, or set extra_columns = "ignore")'
+            )
+
+    # -- CSV ---------------------------------------------------------------------------
+    def _sniff_csv_header(self) -> list[str]:
+        with self.path.open("rb") as handle:
+            head = handle.read(_SNIFF_BYTES)
+        if b"\x00" in head[:8192] and "16" not in self.schema.encoding:
+            raise self._unreadable("it looks like a binary file, not delimited text")
+        encoding = (
+            "utf-8-sig"
+            if self.schema.encoding.lower() in ("utf-8", "utf8")
+            else self.schema.encoding
+        )
+        first_line = head.split(b"\n", 1)[0]
+        try:
+            text = first_line.decode(encoding)
+        except UnicodeDecodeError as exc:
+            raise self._unreadable(
+                f"the header line is not valid {self.schema.encoding} text "
+                "(set `encoding` in the source schema)"
+            ) from exc
+        reader = csv.reader(
+            io.StringIO(text), delimiter=self.schema.delimiter, quotechar=self.schema.quote
+        )
+        header = next(reader, [])
+        return [h.strip() for h in header]
+
+    def _csv_batches(
+        self, on_malformed: Callable[[MalformedRow], None]
+    ) -> Iterator[pa.RecordBatch]:
+        header = self._sniff_csv_header()
+        self._check_header(header)
+        wanted = [c.header for c in self.schema.columns]
+
+        def handler(row: pcsv.InvalidRow) -> str:
+            on_malformed(MalformedRow(row.text, row.expected_columns, row.actual_columns))
+            return "skip"
+
+        utf8 = self.schema.encoding.lower() in ("utf-8", "utf8")
+        read = pcsv.ReadOptions(
+            block_size=BLOCK_SIZE,
+            use_threads=True,
+            encoding="utf8" if utf8 else self.schema.encoding,
+            skip_rows=1,
+            column_names=header,
+        )
+        parse = pcsv.ParseOptions(
+            delimiter=self.schema.delimiter,
+            quote_char=self.schema.quote,
+            newlines_in_values=self.schema.multiline,
+            invalid_row_handler=handler,
+        )
+        convert = pcsv.ConvertOptions(
+            column_types={h: pa.binary() for h in header},
+            include_columns=wanted,
+            strings_can_be_null=False,
+            quoted_strings_can_be_null=False,
+        )
+        with self.path.open("rb") as raw:
+            counted = _CountingReader(raw, self)
+            try:
+                stream = pcsv.open_csv(
+                    counted, read_options=read, parse_options=parse, convert_options=convert
+                )
+                yield from stream
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError, UnicodeDecodeError) as exc:
+                raise self._unreadable(f"the CSV could not be parsed: {_first_line(exc)}") from exc
+
+    # -- Parquet -------------------------------------------------------------------------
+    def _parquet_batches(self) -> Iterator[pa.RecordBatch]:
+        try:
+            handle = pq.ParquetFile(self.path)
+        except (pa.ArrowInvalid, OSError) as exc:
+            raise self._unreadable(f"not a readable Parquet file ({_first_line(exc)})") from exc
+        self._check_header(handle.schema_arrow.names)
+        wanted = [c.header for c in self.schema.columns]
+        try:
+            for batch in handle.iter_batches(batch_size=PARQUET_BATCH, columns=wanted):
+                self.bytes_read = min(self.size, self.bytes_read + batch.nbytes)
+                yield batch
+        except (pa.ArrowInvalid, OSError) as exc:
+            raise self._unreadable(f"the Parquet data is damaged ({_first_line(exc)})") from exc
+        self.bytes_read = self.size
+
+
+class _CountingReader(io.RawIOBase):
+    """A pass-through file that tells its owner how far reading has got (for progress)."""
+
+    def __init__(self, raw: BinaryIO, owner: SourceReader) -> None:
+        self._raw = raw
+        self._owner = owner
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
+        n = self._raw.readinto(buffer)  # type: ignore[attr-defined]
+        self._owner.bytes_read += n or 0
+        return n
+
+    def read(self, size: int = -1) -> bytes:
+        data = self._raw.read(size)
+        self._owner.bytes_read += len(data)
+        return data
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__

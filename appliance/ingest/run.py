@@ -1,0 +1,247 @@
+"""One ingest run: a file and its source schema in; lake version, quarantine and an
+accounted run record out. Every input row ends in the lake or in quarantine."""
+
+from __future__ import annotations
+
+import shutil
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+from sqlite_utils import Database
+
+from appliance import audit
+from appliance.errors import IngestError, UnreadableFile
+from appliance.home import DataHome
+from appliance.ingest.cleaning import clean_batch, output_schema
+from appliance.ingest.keys import KeySet
+from appliance.ingest.parts import ParquetPart
+from appliance.ingest.problems import Problems
+from appliance.ingest.reader import MalformedRow, SourceReader
+from appliance.ingest.schema import SourceSchema
+from appliance.lake import dataset_versions, file_sha256
+from appliance.store import ingest_records as records
+from appliance.store.ingest_records import IngestRun, NewVersion, QuarantineCount
+
+__all__ = ["IngestResult", "ingest_file"]
+
+Progress = Callable[[int, int], None]  # (bytes read so far, file size)
+_META = ("_record", "_column", "_reason", "_raw_line")
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    run: IngestRun
+    unchanged: bool
+    quarantine: list[QuarantineCount]
+
+
+def ingest_file(
+    home: DataHome,
+    db: Database,
+    path: Path,
+    schema: SourceSchema,
+    *,
+    actor: str = "cli",
+    progress: Progress | None = None,
+) -> IngestResult:
+    """Ingest ``path`` with ``schema``; a no-op if this file was ingested with it before."""
+    if not path.is_file():
+        raise IngestError(f"{path} is not a file")
+    sha256 = file_sha256(path)
+    done = records.completed_run_for(db, schema.name, sha256, schema.fingerprint)
+    if done is not None:
+        return IngestResult(done, True, records.quarantine_counts(db, done.id))
+    run_id = records.start_run(db, schema.name, schema.path, path.name, sha256, schema.fingerprint)
+    job = _Ingestion(home, db, schema, run_id)
+    try:
+        job.consume(SourceReader(path, schema), progress)
+    except UnreadableFile as exc:
+        job.abandon()
+        kept = _keep_intact(home, schema.name, run_id, path)
+        records.fail_run(db, run_id, str(exc), kept)
+        audit.record(db, actor, "ingest.failed", schema.name, {"run": run_id, "error": str(exc)})
+        raise UnreadableFile(str(exc), kept_at=kept) from exc
+    except BaseException as exc:
+        job.abandon()
+        records.fail_run(db, run_id, f"{type(exc).__name__}: {exc}", None)
+        raise
+    return job.commit(actor)
+
+
+def _keep_intact(home: DataHome, dataset: str, run_id: int, path: Path) -> str:
+    """Copy an unreadable file, byte for byte, into quarantine; returns its home path."""
+    target_dir = home.inside("quarantine", dataset, "files")
+    target_dir.mkdir(parents=True, exist_ok=True)
+    safe = "".join(c if c.isalnum() or c in "._-" else "_" for c in path.name)[:100]
+    target = target_dir / f"run-{run_id}-{safe}"
+    shutil.copyfile(path, target)
+    return str(target.relative_to(home.root))
+
+
+class _Ingestion:
+    """The state of one run while batches stream through it."""
+
+    def __init__(self, home: DataHome, db: Database, schema: SourceSchema, run_id: int) -> None:
+        self.home, self.db, self.schema, self.run_id = home, db, schema, run_id
+        self.clean = ParquetPart(
+            home.inside("lake", schema.name), f"run-{run_id}", output_schema(schema)
+        )
+        raw_fields = [pa.field(c.header, pa.string()) for c in schema.columns]
+        quarantine_schema = pa.schema(
+            [pa.field("_record", pa.int64())]
+            + [pa.field(n, pa.string()) for n in _META[1:]]
+            + raw_fields
+        )
+        self.rejects = ParquetPart(
+            home.inside("quarantine", schema.name), f"run-{run_id}", quarantine_schema
+        )
+        self.reasons: Counter[tuple[str | None, str]] = Counter()
+        self.records = 0
+        self.malformed: list[MalformedRow] = []
+        self.keys = self._existing_keys()
+        self.time_range: list = [None, None]
+
+    def _existing_keys(self) -> KeySet | None:
+        if not self.schema.primary_key:
+            return None
+        keys = KeySet()
+        if self.db.execute("SELECT 1 FROM datasets WHERE name = ?", [self.schema.name]).fetchone():
+            import pyarrow.parquet as pq
+
+            for version in dataset_versions(self.db, self.schema.name):
+                table = pq.read_table(
+                    self.home.inside(version.path), columns=list(self.schema.primary_key)
+                )
+                keys.add([table.column(k).combine_chunks() for k in self.schema.primary_key])
+        return keys
+
+    def consume(self, reader: SourceReader, progress: Progress | None) -> None:
+        for raw in reader.batches(self.malformed.append):
+            self._flush_malformed()
+            self._take(raw)
+            if progress:
+                progress(reader.bytes_read, reader.size)
+        self._flush_malformed()
+
+    def _take(self, raw: pa.RecordBatch) -> None:
+        typed, problems = clean_batch(raw, self.schema)
+        self._check_keys(typed, problems)
+        invalid = problems.invalid_mask()
+        first = self.records + 1
+        self.records += raw.num_rows
+        if pc.any(invalid).as_py():
+            self._reject(raw, problems, invalid, first)
+            typed = typed.filter(pc.invert(invalid))
+        self.clean.write(typed)
+        self._widen_time_range(typed)
+
+    def _check_keys(self, typed: pa.RecordBatch, problems: Problems) -> None:
+        if self.keys is None:
+            return
+        usable = pc.invert(problems.invalid_mask())
+        keyed = typed.filter(usable)
+        duplicate = self.keys.add([keyed.column(k) for k in self.schema.primary_key])
+        if duplicate.any():
+            mask = np.zeros(typed.num_rows, dtype=bool)
+            mask[np.flatnonzero(usable.to_numpy(zero_copy_only=False))[duplicate]] = True
+            key = ", ".join(self.schema.primary_key)
+            problems.add(
+                pa.array(mask), self.schema.primary_key[0], f"duplicate primary key ({key})"
+            )
+
+    def _reject(
+        self, raw: pa.RecordBatch, problems: Problems, invalid: pa.Array, first: int
+    ) -> None:
+        rows = pc.indices_nonzero(invalid)
+        columns, reasons = problems.describe(rows)
+        for column, reason in zip(columns, reasons, strict=True):
+            self.reasons[(column, reason)] += 1
+        taken = raw.take(rows)
+        meta = [
+            pc.add(rows, first).cast(pa.int64()),
+            pa.array(columns, pa.string()),
+            pa.array(reasons, pa.string()),
+            pa.nulls(len(rows), pa.string()),
+        ]
+        raw_text = [_lossless_text(taken.column(c.header)) for c in self.schema.columns]
+        self.rejects.write(pa.RecordBatch.from_arrays(meta + raw_text, schema=self.rejects.schema))
+
+    def _flush_malformed(self) -> None:
+        if not self.malformed:
+            return
+        rows, self.malformed = self.malformed, []
+        for row in rows:
+            self.reasons[(None, row.reason)] += 1
+        n = len(rows)
+        arrays = [
+            pa.nulls(n, pa.int64()),
+            pa.nulls(n, pa.string()),
+            pa.array([r.reason for r in rows], pa.string()),
+            pa.array([r.text for r in rows], pa.string()),
+        ] + [pa.nulls(n, pa.string()) for _ in self.schema.columns]
+        self.rejects.write(pa.RecordBatch.from_arrays(arrays, schema=self.rejects.schema))
+
+    def _widen_time_range(self, typed: pa.RecordBatch) -> None:
+        column = self.schema.time_column
+        if column is None or typed.num_rows == 0:
+            return
+        low, high = pc.min_max(typed.column(column)).values()
+        low, high = low.as_py(), high.as_py()
+        if low is not None:
+            self.time_range[0] = low if self.time_range[0] is None else min(self.time_range[0], low)
+            self.time_range[1] = (
+                high if self.time_range[1] is None else max(self.time_range[1], high)
+            )
+
+    def abandon(self) -> None:
+        self.clean.discard()
+        self.rejects.discard()
+
+    def commit(self, actor: str) -> IngestResult:
+        published = self.clean.publish()
+        rejected = self.rejects.publish(f"run-{self.run_id}.parquet")
+        quarantine_path = str(rejected[0].relative_to(self.home.root)) if rejected else None
+        version = self._version(published)
+        counts = (self.clean.rows + self.rejects.rows, self.clean.rows, self.rejects.rows)
+        summary = [QuarantineCount(col, why, n) for (col, why), n in self.reasons.most_common()]
+        with self.db.atomic():
+            records.finish_run(self.db, self.run_id, counts, version, summary, quarantine_path)
+            audit.record(
+                self.db, actor, "ingest.ok", self.schema.name,
+                {"run": self.run_id, "rows_in": counts[0], "rows_ok": counts[1],
+                 "rows_quarantined": counts[2], "version": version.version if version else None},
+            )  # fmt: skip
+        return IngestResult(records.get_run(self.db, self.run_id), False, summary)
+
+    def _version(self, published: tuple[Path, str] | None) -> NewVersion | None:
+        if published is None:
+            return None
+        path, digest = published
+        low, high = (None if v is None else str(v) for v in self.time_range)
+        fields = [(f.name, str(f.type)) for f in self.clean.schema]
+        return NewVersion(
+            version=digest,
+            path=str(path.relative_to(self.home.root)),
+            rows=self.clean.rows,
+            schema_json=records.schema_as_json(fields),
+            time_column=self.schema.time_column,
+            time_min=low,
+            time_max=high,
+        )
+
+
+def _lossless_text(column: pa.Array) -> pa.Array:
+    """Raw bytes as text for people to read; bytes that are not UTF-8 are escaped (\\xff)."""
+    try:
+        return pc.cast(column, pa.string())
+    except pa.ArrowInvalid:
+        values = column.to_pylist()
+        return pa.array(
+            [None if v is None else v.decode("utf-8", "backslashreplace") for v in values],
+            pa.string(),
+        )
