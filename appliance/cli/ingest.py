@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -55,9 +56,7 @@ def _ingest_with_progress(
     from appliance.ingest import ingest_file
 
     size = max(file.stat().st_size, 1)
-    with click.progressbar(
-        length=size, label=f"ingest {file.name}", file=click.get_text_stream("stderr")
-    ) as bar:
+    with click.progressbar(length=size, label=f"ingest {file.name}", file=sys.stderr) as bar:
         seen = 0
 
         def progress(done: int, total: int) -> None:
