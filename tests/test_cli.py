@@ -85,3 +85,23 @@ def test_ingest_cli_reports_accounting(run_cli, tmp_path: Path) -> None:  # type
     assert outcome.exit_code == 0
     assert "rows_in=2 rows_ok=1 rows_quarantined=1" in outcome.stdout
     assert "already ingested" in run_cli("ingest", str(data), "--schema", str(schema)).stdout
+
+
+def test_inbox_sweep_ingests_matching_files_and_keeps_broken_ones(run_cli, home) -> None:  # type: ignore[no-untyped-def]
+    (home.dir("sources") / "pets.toml").write_text(
+        'name = "pets"\ninbox_pattern = "pets_*.csv"\n[[columns]]\nname = "n"\ntype = "int"\n'
+    )
+    inbox = home.dir("inbox")
+    (inbox / "pets_1.csv").write_text("n\n1\n2\n")
+    (inbox / "pets_2.csv").write_bytes(b"\x00\x01binary")
+    (inbox / "other.csv").write_text("x\n1\n")
+    outcome = run_cli("ingest")
+    assert outcome.exit_code == 1
+    assert "pets_1.csv: run" in outcome.stdout and "binary" in outcome.stderr
+    assert "other.csv: no source" in outcome.stderr
+    assert sorted(p.name for p in inbox.iterdir() if p.is_file()) == ["other.csv"]
+    assert [p.name for p in (inbox / "done").iterdir()] == ["run-1-pets_1.csv"]
+    kept = list((home.dir("quarantine") / "pets" / "files").iterdir())
+    assert [p.read_bytes() for p in kept] == [b"\x00\x01binary"]
+    listing = run_cli("datasets").stdout
+    assert "pets" in listing and "2 rows" in listing

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
     from appliance.ingest import IngestResult, SourceSchema
 
-__all__ = ["command"]
+__all__ = ["command", "sweep_inbox"]
 
 
 @click.command("ingest")
@@ -44,7 +44,7 @@ def command(
 
     db = app.store()
     if file is None:
-        _sweep_inbox(app, db)
+        sweep_inbox(app, db)
         return
     schema = resolve_source(app.home, source, schema_file)
     _report(file.name, _ingest_with_progress(app, db, file, schema))
@@ -83,8 +83,11 @@ def _report(name: str, result: IngestResult) -> None:
         click.echo(f"  ... {len(result.quarantine) - 5} more reasons; see {run.quarantine_path}")
 
 
-def _sweep_inbox(app: AppContext, db: Database) -> None:
-    """Ingest every inbox file matched by a source's inbox_pattern; move each away after."""
+def sweep_inbox(app: AppContext, db: Database) -> list[IngestResult]:
+    """Ingest every inbox file matched by a source's inbox_pattern; move each away after.
+
+    Ingested files move to ``inbox/done/``; unreadable ones leave the inbox because a
+    byte-identical copy is already in quarantine."""
     from appliance.ingest import all_sources, match_source
 
     inbox = app.home.dir("inbox")
@@ -92,7 +95,7 @@ def _sweep_inbox(app: AppContext, db: Database) -> None:
     files = sorted(p for p in inbox.iterdir() if p.is_file() and not p.name.startswith("."))
     if not files:
         click.echo(f"inbox {inbox} is empty")
-    failures = 0
+    failures, results = 0, []
     for path in files:
         schema = match_source(sources, path.name)
         if schema is None:
@@ -108,10 +111,12 @@ def _sweep_inbox(app: AppContext, db: Database) -> None:
             path.unlink()  # a byte-identical copy is in quarantine
             continue
         _report(path.name, result)
+        results.append(result)
         done = inbox / "done"
         done.mkdir(exist_ok=True)
-        shutil.move(path, done / path.name)
+        shutil.move(path, done / f"run-{result.run.id}-{path.name}")
     if failures:
         raise click.ClickException(
             f"{failures} file(s) could not be ingested; they are in quarantine"
         )
+    return results

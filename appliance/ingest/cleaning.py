@@ -38,8 +38,7 @@ def _arrow_type(kind: str) -> pa.DataType:
 
 def output_schema(schema: SourceSchema) -> pa.Schema:
     """The Arrow schema of the rows this source puts in the lake."""
-
-    fields = []
+    fields: list[pa.Field] = []
     for col in schema.columns:
         parts = col.fields if col.type == "dict" else (col,)
         names = col.output_names()
