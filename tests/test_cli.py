@@ -105,3 +105,17 @@ def test_inbox_sweep_ingests_matching_files_and_keeps_broken_ones(run_cli, home)
     assert [p.read_bytes() for p in kept] == [b"\x00\x01binary"]
     listing = run_cli("datasets").stdout
     assert "pets" in listing and "2 rows" in listing
+
+
+def test_a_bug_prints_one_line_and_logs_the_traceback(run_cli, home, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import appliance.lake
+
+    def broken(*args: object) -> None:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(appliance.lake, "dataset_versions", broken)  # a stand-in for a bug
+    outcome = run_cli("datasets", "anything")
+    assert outcome.exit_code == 70
+    assert "internal error: RuntimeError: boom" in outcome.stderr
+    assert "Traceback" not in outcome.stderr
+    assert "RuntimeError: boom" in (home.root / "logs" / "errors.log").read_text()

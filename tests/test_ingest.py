@@ -150,7 +150,7 @@ def test_a_damaged_parquet_file_is_refused(home: DataHome, db: Database, tmp_pat
         good,
     )
     truncated = _write(tmp_path / "cut.parquet", good.read_bytes()[:-20])
-    with pytest.raises(UnreadableFile, match="cut.parquet"):
+    with pytest.raises(UnreadableFile, match=r"cut\.parquet"):
         ingest_file(home, db, truncated, SCHEMA)
 
 

@@ -1,12 +1,13 @@
 from __future__ import annotations
 
 import pyarrow as pa
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from appliance.ingest.keys import KeySet
 
 
+@settings(deadline=None)  # the first call may compile the kernel
 @given(
     st.lists(st.lists(st.tuples(st.text(max_size=6), st.integers(-5, 5)), max_size=40), max_size=6)
 )
@@ -34,3 +35,12 @@ def test_sliced_arrays_hash_like_fresh_ones() -> None:
 def test_dates_and_strings_with_the_same_text_are_distinct_columns() -> None:
     keys = KeySet()
     assert keys.add([pa.array(["ab", "a"]), pa.array(["c", "bc"])]).tolist() == [False, False]
+
+
+def test_dates_and_timestamps_can_be_keys() -> None:
+    import datetime as dt
+
+    keys = KeySet()
+    days = pa.array([dt.date(2024, 1, 1), dt.date(2024, 1, 2), dt.date(2024, 1, 1)])
+    stamps = pa.array([dt.datetime(2024, 1, 1, 9)] * 3, pa.timestamp("us"))
+    assert keys.add([pa.array(["a", "a", "a"]), days, stamps]).tolist() == [False, False, True]

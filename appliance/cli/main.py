@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib
 import sys
+from pathlib import Path
 from typing import Any
 
 import click
@@ -62,8 +63,11 @@ def cli(ctx: click.Context, home: str | None) -> None:
 
 def main(argv: list[str] | None = None) -> Any:
     """Entry point: run the command, turning ApplianceError into a message and exit code."""
+    args = sys.argv[1:] if argv is None else list(argv)
+    ctx: click.Context | None = None
     try:
-        return cli.main(args=argv, prog_name="appliance", standalone_mode=False)
+        with cli.make_context("appliance", args) as ctx:
+            return cli.invoke(ctx)
     except ApplianceError as exc:
         click.secho(f"error: {exc}", fg="red", err=True)
         sys.exit(exc.exit_code)
@@ -75,6 +79,26 @@ def main(argv: list[str] | None = None) -> Any:
         sys.exit(exc.exit_code)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
+    except Exception as exc:  # a bug, not a user mistake: keep the details, show one line
+        where = _log_crash(args, ctx.obj if ctx else None)
+        click.secho(f"internal error: {type(exc).__name__}: {exc}", fg="red", err=True)
+        click.echo(f"the full traceback is in {where}; please report it", err=True)
+        sys.exit(70)
+
+
+def _log_crash(args: list[str], app: AppContext | None) -> str:
+    """Append the current traceback to the home's logs/errors.log (or a temp file)."""
+    import tempfile
+    import traceback
+    from datetime import UTC, datetime
+
+    logs = app.home.root / "logs" if app else None
+    folder = logs if logs is not None and logs.is_dir() else Path(tempfile.gettempdir())
+    path = folder / "errors.log"
+    with path.open("a", encoding="utf-8") as log:
+        log.write(f"--- {datetime.now(UTC).isoformat()} appliance {' '.join(args)}\n")
+        log.write(traceback.format_exc())
+    return str(path)
 
 
 if __name__ == "__main__":

@@ -70,7 +70,9 @@ def hash_keys(columns: list[pa.Array]) -> np.ndarray:
     """One uint64 per row over the given (non-null) key columns."""
     out = np.zeros(len(columns[0]), dtype=np.uint64)
     for column in columns:
-        if pa.types.is_integer(column.type) or pa.types.is_temporal(column.type):
+        if pa.types.is_temporal(column.type):  # dates and times hash by their stored integer
+            column = column.view(pa.int32() if column.type.bit_width == 32 else pa.int64())
+        if pa.types.is_integer(column.type):
             ints = pc.cast(column, pa.int64()).to_numpy(zero_copy_only=False)
             _hash_ints(ints.astype(np.int64, copy=False), out)
             continue
