@@ -83,13 +83,18 @@ def read_dataset(
 
 
 def iter_batches(
-    home: DataHome, db: Database, dataset: str, batch_size: int = 65_536
+    home: DataHome,
+    db: Database,
+    dataset: str,
+    batch_size: int = 65_536,
+    columns: list[str] | None = None,
 ) -> Iterator[pa.RecordBatch]:
     """Stream a dataset's rows in batches without loading it whole."""
     import pyarrow.parquet as pq
 
     for version in dataset_versions(db, dataset):
-        yield from pq.ParquetFile(home.inside(version.path)).iter_batches(batch_size=batch_size)
+        parquet = pq.ParquetFile(home.inside(version.path))
+        yield from parquet.iter_batches(batch_size=batch_size, columns=columns)
 
 
 def replace_atomically(tmp: Path, final: Path) -> None:

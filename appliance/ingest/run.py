@@ -23,7 +23,7 @@ from appliance.ingest.parts import ParquetPart
 from appliance.ingest.problems import Problems
 from appliance.ingest.reader import MalformedRow, SourceReader
 from appliance.ingest.schema import SourceSchema
-from appliance.lake import dataset_versions, file_sha256
+from appliance.lake import file_sha256, iter_batches
 from appliance.store import ingest_records as records
 from appliance.store.ingest_records import IngestRun, NewVersion, QuarantineCount
 
@@ -104,20 +104,16 @@ class _Ingestion:
         self.records = 0
         self.malformed: list[MalformedRow] = []
         self.keys = self._existing_keys()
-        self.time_range: list = [None, None]
+        self.time_range: list[object] = [None, None]
 
     def _existing_keys(self) -> KeySet | None:
+        """The keys already in the lake, read a batch at a time (key columns only)."""
         if not self.schema.primary_key:
             return None
         keys = KeySet()
-        if self.db.execute("SELECT 1 FROM datasets WHERE name = ?", [self.schema.name]).fetchone():
-            import pyarrow.parquet as pq
-
-            for version in dataset_versions(self.db, self.schema.name):
-                table = pq.read_table(
-                    self.home.inside(version.path), columns=list(self.schema.primary_key)
-                )
-                keys.add([table.column(k).combine_chunks() for k in self.schema.primary_key])
+        columns = list(self.schema.primary_key)
+        for batch in iter_batches(self.home, self.db, self.schema.name, columns=columns):
+            keys.add([batch.column(k) for k in columns])
         return keys
 
     def consume(self, reader: SourceReader, progress: Progress | None) -> None:
