@@ -17,9 +17,8 @@ fresh subprocess per repeat so imports and caches do not leak between runs:
   quarantine with a reason column written with ``to_parquet``.
 
 Only the ingest itself is timed (not interpreter start, imports, or data generation).
-One untimed appliance run comes first so the numba primary-key kernel (``cache=True``)
-is compiled and cached; timed runs then load it from the on-disk cache, as a deployed
-appliance does. Each child reports its resident memory just before the timed call and
+One untimed appliance run comes first to warm the file system cache for both paths.
+Each child reports its resident memory just before the timed call and
 its peak (``ru_maxrss``) after; the difference is the ingest's peak increase.
 
 The appliance also ingests a file of rows/10 to check streaming: ten times the rows
@@ -343,7 +342,7 @@ def agreement(figures: dict[str, Any]) -> str:
 def environment() -> dict[str, Any]:
     from importlib.metadata import version
 
-    libraries = {name: version(name) for name in ("pandas", "pyarrow", "numba")}
+    libraries = {name: version(name) for name in ("pandas", "pyarrow", "numpy")}
     return {"python": sys.version.split()[0], "cpus": os.cpu_count(), **libraries}
 
 
@@ -375,7 +374,7 @@ def measure(rows: int, repeats: int, tmp: Path) -> dict[str, Any]:
     files["pandas"] = files["appliance"]
     warm = spawn("appliance", files["appliance_rows_div_10"], tmp / "warm-up")
     print(
-        f"warm-up (untimed; compiles or loads the numba kernel): {warm['seconds']:.2f} s",
+        f"warm-up (untimed; warms the page cache): {warm['seconds']:.2f} s",
         flush=True,
     )
     runs: dict[str, list[dict[str, Any]]] = {label: [] for label in files}

@@ -196,3 +196,53 @@ def test_invalid_utf8_is_a_row_problem_not_a_crash() -> None:
     typed, problems = clean_batch(batch, schema)
     assert problems.invalid_mask().to_pylist() == [False, True, False]
     assert typed.column(0).to_pylist() == ["ok", None, "é"]
+
+
+MESSY = [
+    b"31/01/2024", b"31/02/2024", b"", b"1.234,56", b"12,3x", b"os:android;trusted:sim",
+    b"garbage", " Serviços ".encode(), b"NA", b"sim", b"talvez", b"\xff", b"2024-01-02",
+]  # fmt: skip
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.lists(st.sampled_from(MESSY), min_size=1, max_size=12), st.integers(0, 2**32 - 1))
+def test_cleaning_distinct_values_once_matches_cleaning_every_row(
+    values: list[bytes], seed: int
+) -> None:
+    """Repetitive columns take the dictionary path; it must agree with the row path."""
+    import numpy as np
+
+    from appliance.ingest import cleaning
+    from appliance.ingest.problems import Problems
+
+    os_field = {"name": "os"}
+    trusted = {"name": "trusted", "type": "bool", "true_values": ["sim"], "false_values": ["não"]}
+    schema = parse_schema(
+        {
+            "name": "t",
+            "columns": [
+                {"name": "d", "type": "date", "format": "%d/%m/%Y", "required": True},
+                {"name": "a", "type": "float", "decimal": ",", "thousands": "."},
+                {"name": "s", "allowed": ["Serviços"]},
+                {**trusted, "name": "b"},
+                {"name": "dev", "type": "dict", "fields": [os_field, trusted]},
+            ],
+        }
+    )
+    n = 4 * cleaning._SAMPLE
+    picks = np.random.default_rng(seed).integers(0, len(values), n)
+    raw = pa.array([values[i] for i in picks], pa.binary())
+    batch = pa.record_batch({name: raw for name in ("d", "a", "s", "b", "dev")})
+    assert cleaning._repeats_enough(raw)
+    fast, fast_problems = clean_batch(batch, schema)
+    slow_problems = Problems(n)
+    slow = [
+        array
+        for col in schema.columns
+        for array in cleaning._clean_column(batch.column(col.name), col, schema, slow_problems)
+    ]
+    assert fast.columns == slow
+    invalid = fast_problems.invalid_mask()
+    assert invalid == slow_problems.invalid_mask()
+    rows = pc.indices_nonzero(invalid)
+    assert fast_problems.describe(rows) == slow_problems.describe(rows)

@@ -12,7 +12,7 @@ from appliance.ingest.keys import KeySet
     st.lists(st.lists(st.tuples(st.text(max_size=6), st.integers(-5, 5)), max_size=40), max_size=6)
 )
 def test_keyset_agrees_with_a_python_set(batches: list[list[tuple[str, int]]]) -> None:
-    keys = KeySet(capacity=2)  # tiny, so the table grows many times
+    keys = KeySet()
     seen: set[tuple[str, int]] = set()
     for batch in batches:
         text = pa.array([k for k, _ in batch], pa.string())

@@ -48,18 +48,48 @@ def output_schema(schema: SourceSchema) -> pa.Schema:
 
 def clean_batch(batch: pa.RecordBatch, schema: SourceSchema) -> tuple[pa.RecordBatch, Problems]:
     """Clean every declared column of ``batch`` (columns named by their file headers)."""
-
     problems = Problems(batch.num_rows)
     arrays: list[pa.Array] = []
     for col in schema.columns:
         raw = batch.column(col.header)
-        required = col.required or col.name in schema.primary_key
-        if col.type == "dict":
-            text = _tidy(_to_text(raw, col.name, problems), col, schema.null_values)
-            arrays.extend(_clean_dict(text, col, schema.null_values, required, problems))
+        if _repeats_enough(raw):
+            arrays.extend(_clean_distinct(raw, col, schema, problems))
         else:
-            arrays.append(_clean_value(raw, col, col.name, schema.null_values, required, problems))
+            arrays.extend(_clean_column(raw, col, schema, problems))
     return pa.RecordBatch.from_arrays(arrays, schema=output_schema(schema)), problems
+
+
+_SAMPLE = 2048
+
+
+def _repeats_enough(raw: pa.Array) -> bool:
+    """Whether a column repeats its values enough to clean each distinct value once
+    (dates, categories, device strings) rather than every row (identifiers, amounts)."""
+    if len(raw) < 4 * _SAMPLE or raw.null_count:
+        return False
+    return pc.count_distinct(raw.slice(0, _SAMPLE)).as_py() < _SAMPLE // 4
+
+
+def _clean_distinct(
+    raw: pa.Array, col: ColumnSpec, schema: SourceSchema, problems: Problems
+) -> list[pa.Array]:
+    """Clean the column's distinct values, then expand results and problems to rows."""
+    encoded = pc.dictionary_encode(raw)
+    found = Problems(len(encoded.dictionary))
+    cleaned = _clean_column(encoded.dictionary, col, schema, found)
+    problems.extend_taken(found, encoded.indices)
+    return [pc.take(values, encoded.indices) for values in cleaned]
+
+
+def _clean_column(
+    raw: pa.Array, col: ColumnSpec, schema: SourceSchema, problems: Problems
+) -> list[pa.Array]:
+    """The lake columns one declared column produces (a dict column gives several)."""
+    required = col.required or col.name in schema.primary_key
+    if col.type == "dict":
+        text = _tidy(_to_text(raw, col.name, problems), col, schema.null_values)
+        return _clean_dict(text, col, schema.null_values, required, problems)
+    return [_clean_value(raw, col, col.name, schema.null_values, required, problems)]
 
 
 def _clean_value(
@@ -135,7 +165,8 @@ def _tidy(text: pa.Array, col: ColumnSpec, nulls: tuple[str, ...]) -> pa.Array:
         text = pc.replace_substring(text, literal, "")
     if col.trim:
         text = pc.utf8_trim_whitespace(text)
-    if col.normalize not in (None, "none") and col.type in ("string", "dict"):
+    normalise = col.normalize not in (None, "none") and col.type in ("string", "dict")
+    if normalise and not pc.all(pc.string_is_ascii(text)).as_py():  # ASCII is already normal
         text = pc.utf8_normalize(text, form=col.normalize)
     is_null_text = pc.is_in(text, value_set=pa.array(nulls, pa.string()))
     return pc.if_else(is_null_text, pa.scalar(None, pa.string()), text)

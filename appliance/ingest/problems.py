@@ -29,6 +29,11 @@ class Problems:
         if pc.any(mask).as_py():
             self.checks.append((mask, column, reason))
 
+    def extend_taken(self, other: Problems, indices: pa.Array) -> None:
+        """Add ``other``'s checks, made on distinct values, expanded to rows via ``indices``."""
+        for mask, column, reason in other.checks:
+            self.checks.append((pc.take(mask, indices), column, reason))
+
     def invalid_mask(self) -> pa.Array:
 
         combined = pa.array(np.zeros(self.length, dtype=bool))

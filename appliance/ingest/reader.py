@@ -23,7 +23,7 @@ from appliance.ingest.schema import SourceSchema
 
 __all__ = ["MalformedRow", "SourceReader", "detect_format"]
 
-BLOCK_SIZE = 8 << 20  # bytes of CSV per batch
+BLOCK_SIZE = 2 << 20  # bytes of CSV per batch: Arrow reads ahead a few dozen blocks
 PARQUET_BATCH = 65_536  # rows per batch
 _SNIFF_BYTES = 64 << 10
 

@@ -3,9 +3,11 @@ accounted run record out. Every input row ends in the lake or in quarantine."""
 
 from __future__ import annotations
 
+import os
 import shutil
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,7 +20,7 @@ from appliance import audit
 from appliance.errors import IngestError, UnreadableFile
 from appliance.home import DataHome
 from appliance.ingest.cleaning import clean_batch, output_schema
-from appliance.ingest.keys import KeySet
+from appliance.ingest.keys import KeySet, hash_keys
 from appliance.ingest.parts import ParquetPart
 from appliance.ingest.problems import Problems
 from appliance.ingest.reader import MalformedRow, SourceReader
@@ -73,6 +75,29 @@ def ingest_file(
     return job.commit(actor)
 
 
+@dataclass(frozen=True)
+class _Cleaned:
+    """One batch after cleaning, with the key hashes of its otherwise valid rows."""
+
+    raw: pa.RecordBatch
+    typed: pa.RecordBatch
+    problems: Problems
+    keyed: np.ndarray | None  # row numbers whose keys were hashed
+    key_hashes: np.ndarray | None
+
+
+def _clean(raw: pa.RecordBatch, schema: SourceSchema) -> _Cleaned:
+    """The per-batch work that needs no shared state, so it runs on a worker thread."""
+    typed, problems = clean_batch(raw, schema)
+    if not schema.primary_key:
+        return _Cleaned(raw, typed, problems, None, None)
+    usable = pc.invert(problems.invalid_mask())
+    keyed = np.flatnonzero(usable.to_numpy(zero_copy_only=False))
+    keys = typed.filter(usable)
+    hashes = hash_keys([keys.column(k) for k in schema.primary_key])
+    return _Cleaned(raw, typed, problems, keyed, hashes)
+
+
 def _keep_intact(home: DataHome, dataset: str, run_id: int, path: Path) -> str:
     """Copy an unreadable file, byte for byte, into quarantine; returns its home path."""
     target_dir = home.inside("quarantine", dataset, "files")
@@ -117,38 +142,45 @@ class _Ingestion:
         return keys
 
     def consume(self, reader: SourceReader, progress: Progress | None) -> None:
-        for raw in reader.batches(self.malformed.append):
-            self._flush_malformed()
-            self._take(raw)
-            if progress:
-                progress(reader.bytes_read, reader.size)
+        """Clean batches on worker threads (Arrow and numpy release the GIL) while this
+        thread checks keys and writes results in file order."""
+        workers = max(2, os.cpu_count() or 2)
+        pending: deque[Future[_Cleaned]] = deque()
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="clean") as pool:
+            for raw in reader.batches(self.malformed.append):
+                self._flush_malformed()
+                pending.append(pool.submit(_clean, raw, self.schema))
+                if len(pending) > workers:
+                    self._take(pending.popleft().result())
+                if progress:
+                    progress(reader.bytes_read, reader.size)
+            while pending:
+                self._take(pending.popleft().result())
         self._flush_malformed()
 
-    def _take(self, raw: pa.RecordBatch) -> None:
-        typed, problems = clean_batch(raw, self.schema)
-        self._check_keys(typed, problems)
+    def _take(self, batch: _Cleaned) -> None:
+        typed, problems = batch.typed, batch.problems
+        if self.keys is not None and batch.keyed is not None and batch.key_hashes is not None:
+            self._mark_duplicates(batch, batch.keyed[self.keys.add_hashes(batch.key_hashes)])
         invalid = problems.invalid_mask()
         first = self.records + 1
-        self.records += raw.num_rows
+        self.records += batch.raw.num_rows
         if pc.any(invalid).as_py():
-            self._reject(raw, problems, invalid, first)
+            self._reject(batch.raw, problems, invalid, first)
             typed = typed.filter(pc.invert(invalid))
         self.clean.write(typed)
         self._widen_time_range(typed)
 
-    def _check_keys(self, typed: pa.RecordBatch, problems: Problems) -> None:
-        if self.keys is None:
+    def _mark_duplicates(self, batch: _Cleaned, rows: np.ndarray) -> None:
+        """Rows whose key was seen before (in this file or in the lake) are problems."""
+        if not len(rows):
             return
-        usable = pc.invert(problems.invalid_mask())
-        keyed = typed.filter(usable)
-        duplicate = self.keys.add([keyed.column(k) for k in self.schema.primary_key])
-        if duplicate.any():
-            mask = np.zeros(typed.num_rows, dtype=bool)
-            mask[np.flatnonzero(usable.to_numpy(zero_copy_only=False))[duplicate]] = True
-            key = ", ".join(self.schema.primary_key)
-            problems.add(
-                pa.array(mask), self.schema.primary_key[0], f"duplicate primary key ({key})"
-            )
+        mask = np.zeros(batch.typed.num_rows, dtype=bool)
+        mask[rows] = True
+        key = ", ".join(self.schema.primary_key)
+        batch.problems.add(
+            pa.array(mask), self.schema.primary_key[0], f"duplicate primary key ({key})"
+        )
 
     def _reject(
         self, raw: pa.RecordBatch, problems: Problems, invalid: pa.Array, first: int
