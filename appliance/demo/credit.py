@@ -54,10 +54,24 @@ _INTERCEPT = -4.6
 TERMS = np.array([6, 12, 18, 24, 36, 48])
 
 CUSTOMERS = ("customer_id", "birth_date", "gender", "income_band", "region", "tenure_months")
-BILLS = ("bill_id", "customer_id", "bill_month", "billed_amount", "due_date", "paid_date",
-         "days_late", "amount_paid")
-APPLICATIONS = ("application_id", "customer_id", "application_date", "requested_amount",
-                "term_months", "defaulted")
+BILLS = (
+    "bill_id",
+    "customer_id",
+    "bill_month",
+    "billed_amount",
+    "due_date",
+    "paid_date",
+    "days_late",
+    "amount_paid",
+)
+APPLICATIONS = (
+    "application_id",
+    "customer_id",
+    "application_date",
+    "requested_amount",
+    "term_months",
+    "defaulted",
+)
 FILES = ("credit_customers.csv", "credit_phone_bills.csv", "credit_applications.csv")
 HEADERS = (CUSTOMERS, BILLS, APPLICATIONS)
 
@@ -91,8 +105,9 @@ def write_credit(out_dir: Path, rows: int, seed: int) -> list[tuple[Path, int]]:
     return [(f.path, f.rows) for f in files]
 
 
-def _write_chunk(files: list[cw.CsvFile], rng: np.random.Generator,
-                 calendar: HazardCalendar, first: int, n: int) -> None:
+def _write_chunk(
+    files: list[cw.CsvFile], rng: np.random.Generator, calendar: HazardCalendar, first: int, n: int
+) -> None:
     people = _draw_people(rng, first, n)
     uniforms = rng.random((6, n, len(BILL_OFFSETS)))
     months = people.app_date.astype("datetime64[M]")[:, None] + BILL_OFFSETS
@@ -105,14 +120,16 @@ def _write_chunk(files: list[cw.CsvFile], rng: np.random.Generator,
     ids = cw.numbers(np.arange(first, first + n) + 1, 7, "CR")
     files[0].write(_customer_columns(rng, people, ids))
     files[1].write(_bill_columns(rng, people, months, bills))
-    files[2].write([
-        cw.numbers(np.arange(first, first + n) + 1, 7, "AP"),
-        ids,
-        cw.iso_dates(people.app_date),
-        cw.money(people.amount_cents),
-        cw.numbers(rng.choice(TERMS, n, p=[0.1, 0.25, 0.15, 0.25, 0.15, 0.1])),
-        cw.numbers(defaulted.astype(np.int64)),
-    ])
+    files[2].write(
+        [
+            cw.numbers(np.arange(first, first + n) + 1, 7, "AP"),
+            ids,
+            cw.iso_dates(people.app_date),
+            cw.money(people.amount_cents),
+            cw.numbers(rng.choice(TERMS, n, p=[0.1, 0.25, 0.15, 0.25, 0.15, 0.1])),
+            cw.numbers(defaulted.astype(np.int64)),
+        ]
+    )
 
 
 def _draw_people(rng: np.random.Generator, first: int, n: int) -> _People:
@@ -133,8 +150,9 @@ def _draw_people(rng: np.random.Generator, first: int, n: int) -> _People:
     reliability = rng.normal(0, 1, n) + 0.15 * (income - 2) + 0.012 * (age - 40)
     amount = _AMOUNT_MEDIAN[income] * rng.lognormal(0, 0.6, n) * np.where(late, 2.2, 1.0)
     amount_cents = np.clip(np.round(amount / 100), 5, 9_999) * 100 * 100
-    return _People(first, app_date, late, age, income, region, reliability,
-                   amount_cents.astype(np.int64))
+    return _People(
+        first, app_date, late, age, income, region, reliability, amount_cents.astype(np.int64)
+    )
 
 
 def _bill_outcomes(z: np.ndarray, u: np.ndarray) -> dict[str, np.ndarray]:
@@ -147,29 +165,46 @@ def _bill_outcomes(z: np.ndarray, u: np.ndarray) -> dict[str, np.ndarray]:
     early = np.where(late | missed, 0, np.floor(u[3] * 8)).astype(np.int64)
     partial = ~missed & (u[4] < _sigmoid(-2.9 - 0.9 * z))
     paid_share = np.where(missed, 0.0, np.where(partial, 0.3 + 0.6 * u[5], 1.0))
-    return {"missed": missed, "days_late": days_late, "early": early,
-            "partial": partial, "paid_share": paid_share}
+    return {
+        "missed": missed,
+        "days_late": days_late,
+        "early": early,
+        "partial": partial,
+        "paid_share": paid_share,
+    }
 
 
-def _defaults(rng: np.random.Generator, people: _People, bills: dict[str, np.ndarray],
-              calendar: HazardCalendar) -> np.ndarray:
+def _defaults(
+    rng: np.random.Generator,
+    people: _People,
+    bills: dict[str, np.ndarray],
+    calendar: HazardCalendar,
+) -> np.ndarray:
     before = (BILL_OFFSETS >= -12) & (BILL_OFFSETS <= -1)
     missed = bills["missed"][:, before].sum(1)
     late = (bills["days_late"][:, before] > 5).sum(1)
     partial = bills["partial"][:, before].sum(1)
     flood, drought = calendar.window_counts(people.region, people.app_date.astype("datetime64[M]"))
     burden = np.log(people.amount_cents / 100 / _AMOUNT_MEDIAN[people.income])
-    logit = (_INTERCEPT + 0.45 * missed + 0.22 * late + 0.25 * partial
-             + 0.22 * (flood + drought) + _INCOME_LOGIT[people.income] + 0.25 * burden
-             + rng.normal(0, 0.5, people.n))
+    logit = (
+        _INTERCEPT
+        + 0.45 * missed
+        + 0.22 * late
+        + 0.25 * partial
+        + 0.22 * (flood + drought)
+        + _INCOME_LOGIT[people.income]
+        + 0.25 * burden
+        + rng.normal(0, 0.5, people.n)
+    )
     return rng.random(people.n) < _sigmoid(logit)
 
 
 def _customer_columns(rng: np.random.Generator, people: _People, ids: pa.Array) -> list[pa.Array]:
     days_old = np.floor(people.age * 365.25).astype(np.int64)
     birth = people.app_date - days_old.astype("timedelta64[D]")
-    tenure = np.minimum(1 + rng.exponential(30, people.n) * (1 + 0.3 * people.reliability.clip(0)),
-                        300).astype(np.int64)
+    tenure = np.minimum(
+        1 + rng.exponential(30, people.n) * (1 + 0.3 * people.reliability.clip(0)), 300
+    ).astype(np.int64)
     return [
         ids,
         cw.iso_dates(birth),
@@ -180,8 +215,9 @@ def _customer_columns(rng: np.random.Generator, people: _People, ids: pa.Array) 
     ]
 
 
-def _bill_columns(rng: np.random.Generator, people: _People, months: np.ndarray,
-                  bills: dict[str, np.ndarray]) -> list[pa.Array]:
+def _bill_columns(
+    rng: np.random.Generator, people: _People, months: np.ndarray, bills: dict[str, np.ndarray]
+) -> list[pa.Array]:
     n, m = months.shape
     plan = (5_000 + 1_500 * people.income) * rng.lognormal(0, 0.35, n)
     billed = np.round(plan[:, None] * rng.uniform(0.85, 1.2, (n, m))).astype(np.int64)

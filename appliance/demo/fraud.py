@@ -41,8 +41,18 @@ BACKTEST_START = np.datetime64("2025-06-24")
 CHUNK = 200_000
 BAD_EVERY = 1_000
 _TAG = 2
-HEADER = ("ID Transação", "Data Transação", "Hora", "Valor (R$)", "Categoria Estabelecimento",
-          "Dispositivo", "Cartão Presente", "País", "ID Cliente", "Fraude")
+HEADER = (
+    "ID Transação",
+    "Data Transação",
+    "Hora",
+    "Valor (R$)",
+    "Categoria Estabelecimento",
+    "Dispositivo",
+    "Cartão Presente",
+    "País",
+    "ID Cliente",
+    "Fraude",
+)
 # label, share of transactions, median amount (R$), fraud log-odds, share card-present
 _CATEGORY_TABLE = (
     ("Alimentação", 0.16, 45, -0.3, 0.8),
@@ -61,8 +71,10 @@ COUNTRIES = ("BR", "AR", "UY", "PY", "PT", "US", "CN", "NG")
 _COUNTRY_P = (0.94, 0.015, 0.01, 0.008, 0.009, 0.01, 0.004, 0.004)
 _OS = ("android", "ios", "web")
 _VERSIONS = ("5.0", "5.1", "5.2", "6.0")
-_HOUR_P = np.array([1, 0.6, 0.4, 0.3, 0.3, 0.5, 1.5, 3, 5, 6, 7, 7.5,
-                    8, 7.5, 7, 7, 7, 7.5, 8, 8, 7, 5, 3.5, 2], float)
+_HOUR_P = np.array(
+    [1, 0.6, 0.4, 0.3, 0.3, 0.5, 1.5, 3, 5, 6, 7, 7.5, 8, 7.5, 7, 7, 7, 7.5, 8, 8, 7, 5, 3.5, 2],
+    float,
+)
 _BAD_DATES = ("31/02/2025", "30/02/2025", "31/04/2025", "00/05/2025", "15/13/2025")
 _INTERCEPT = -5.15
 
@@ -81,19 +93,30 @@ def write_fraud(out_dir: Path, transactions: int, customers: int, seed: int) -> 
 def _tables() -> dict[str, list[str]]:
     """Small lookup tables of every text a column can hold, formatted once."""
     days = PERIOD_START + np.arange(PERIOD_DAYS)
-    variants = [v for c in CATEGORIES
-                for v in (c, f" {c}", f"{c} ", unicodedata.normalize("NFD", c))]
+    variants = [
+        v for c in CATEGORIES for v in (c, f" {c}", f"{c} ", unicodedata.normalize("NFD", c))
+    ]
     return {
         "dates": [f"{d.item():%d/%m/%Y}" for d in days],
         "times": [f"{s // 3600:02d}:{s // 60 % 60:02d}:{s % 60:02d}" for s in range(86_400)],
         "categories": variants,
-        "devices": [f'"os:{o};trusted:{t};app_version:{v}"'
-                    for o in _OS for t in ("sim", "não") for v in _VERSIONS],
+        "devices": [
+            f'"os:{o};trusted:{t};app_version:{v}"'
+            for o in _OS
+            for t in ("sim", "não")
+            for v in _VERSIONS
+        ],
     }
 
 
-def _chunk(rng: np.random.Generator, tables: dict[str, list[str]], first: int, n: int,
-           total: int, customers: int) -> list[pa.Array]:
+def _chunk(
+    rng: np.random.Generator,
+    tables: dict[str, list[str]],
+    first: int,
+    n: int,
+    total: int,
+    customers: int,
+) -> list[pa.Array]:
     day, second = _timestamps(rng, first, n, total)
     cat = rng.choice(len(CATEGORIES), n, p=[row[1] for row in _CATEGORY_TABLE])
     median = np.array([row[2] for row in _CATEGORY_TABLE], float)[cat]
@@ -103,9 +126,16 @@ def _chunk(rng: np.random.Generator, tables: dict[str, list[str]], first: int, n
     trusted = rng.random(n) < 0.88
     version = rng.choice(4, n, p=[0.1, 0.2, 0.4, 0.3])
     country = rng.choice(len(COUNTRIES), n, p=_COUNTRY_P)
-    logit = (_INTERCEPT + 0.55 * np.log(cents / 15_000) + 1.3 * (second < 6 * 3600)
-             + 1.5 * ~trusted + np.array([row[3] for row in _CATEGORY_TABLE])[cat]
-             + 1.7 * (country > 0) + 0.7 * ~present + rng.normal(0, 0.4, n))
+    logit = (
+        _INTERCEPT
+        + 0.55 * np.log(cents / 15_000)
+        + 1.3 * (second < 6 * 3600)
+        + 1.5 * ~trusted
+        + np.array([row[3] for row in _CATEGORY_TABLE])[cat]
+        + 1.7 * (country > 0)
+        + 0.7 * ~present
+        + rng.normal(0, 0.4, n)
+    )
     fraud = rng.random(n) < 1 / (1 + np.exp(-logit))
     variant = np.searchsorted(np.cumsum([0.90, 0.015, 0.015, 0.04]), rng.random(n), "right")
     bad_amount, bad_date = _bad_rows(rng, first, n)
@@ -125,8 +155,9 @@ def _chunk(rng: np.random.Generator, tables: dict[str, list[str]], first: int, n
     ]
 
 
-def _timestamps(rng: np.random.Generator, first: int, n: int,
-                total: int) -> tuple[np.ndarray, np.ndarray]:
+def _timestamps(
+    rng: np.random.Generator, first: int, n: int, total: int
+) -> tuple[np.ndarray, np.ndarray]:
     """Day index and second of day, in time order; chunk k covers its share of the period."""
     low, high = first / total * PERIOD_DAYS, (first + n) / total * PERIOD_DAYS
     day = np.minimum(np.floor(low + rng.random(n) * (high - low)), PERIOD_DAYS - 1)
