@@ -255,3 +255,26 @@ def test_every_generated_row_is_accounted_for(
         return  # whole-file refusal is allowed: the file is kept intact (tested above)
     assert run.rows_in == run.rows_ok + run.rows_quarantined
     assert run.rows_in == len(rows)
+
+
+def test_a_headerless_space_delimited_file_reads_fields_in_declared_order(
+    home: DataHome, db: Database, tmp_path: Path
+) -> None:
+    """The shape of the UCI German credit data: no header, one space between fields."""
+    schema = parse_schema(
+        {
+            "name": "german",
+            "header": False,
+            "delimiter": " ",
+            "columns": [
+                {"name": "checking_status", "allowed": ["A11", "A12", "A13", "A14"]},
+                {"name": "duration_months", "type": "int", "min": 1},
+                {"name": "credit_amount", "type": "float"},
+                {"name": "good_bad", "type": "int", "min": 1, "max": 2},
+            ],
+        }
+    )
+    path = _write(tmp_path / "german.data", "A11 6 1169 1\nA12 48 5951 2\nA99 12 2096 1\n")
+    run = ingest_file(home, db, path, schema).run
+    assert (run.rows_in, run.rows_ok, run.rows_quarantined) == (3, 2, 1)
+    assert read_dataset(home, db, "german").column("duration_months").to_pylist() == [6, 48]

@@ -113,7 +113,10 @@ class SourceReader:
         self, on_malformed: Callable[[MalformedRow], None]
     ) -> Iterator[pa.RecordBatch]:
         header = self._sniff_csv_header()
-        self._check_header(header)
+        if self.schema.header:
+            self._check_header(header)
+        else:  # no header line: the fields come in declared order, the first line is data
+            header = [c.header for c in self.schema.columns]
         wanted = [c.header for c in self.schema.columns]
 
         def handler(row: pcsv.InvalidRow) -> str:
@@ -125,7 +128,7 @@ class SourceReader:
             block_size=BLOCK_SIZE,
             use_threads=True,
             encoding="utf8" if utf8 else self.schema.encoding,
-            skip_rows=1,
+            skip_rows=1 if self.schema.header else 0,
             column_names=header,
         )
         parse = pcsv.ParseOptions(

@@ -75,6 +75,7 @@ class SourceSchema:
     quote: str = '"'
     encoding: str = "utf-8"
     multiline: bool = True
+    header: bool = True
     null_values: tuple[str, ...] = DEFAULT_NULLS
     primary_key: tuple[str, ...] = ()
     time_column: str | None = None
