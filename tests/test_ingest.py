@@ -278,3 +278,33 @@ def test_a_headerless_space_delimited_file_reads_fields_in_declared_order(
     run = ingest_file(home, db, path, schema).run
     assert (run.rows_in, run.rows_ok, run.rows_quarantined) == (3, 2, 1)
     assert read_dataset(home, db, "german").column("duration_months").to_pylist() == [6, 48]
+
+
+def test_a_full_disk_fails_the_run_cleanly_and_keeps_the_lake(
+    home: DataHome, db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import errno
+
+    from appliance.errors import IngestError
+    from appliance.ingest.parts import ParquetPart
+
+    ingest_file(home, db, _write(tmp_path / "a.csv", HEADER + "1,01/02/2024,5,Serviços\n"), SCHEMA)
+    before = sorted(home.dir("lake").rglob("*"))
+
+    def full(self: ParquetPart, batch: object) -> None:  # an injected writer: no tmpfs here
+        raise OSError(errno.ENOSPC, "No space left on device", str(self.tmp_path))
+
+    monkeypatch.setattr(ParquetPart, "write", full)
+    with pytest.raises(IngestError, match="No space left on device"):
+        ingest_file(
+            home, db, _write(tmp_path / "b.csv", HEADER + "2,01/02/2024,5,Serviços\n"), SCHEMA
+        )
+    assert sorted(home.dir("lake").rglob("*")) == before
+    assert db.execute("SELECT status FROM ingest_runs ORDER BY id").fetchall() == [
+        ("ok",),
+        ("failed",),
+    ]
+    assert read_dataset(home, db, "tx").column("id").to_pylist() == [1]
+    from appliance import audit
+
+    assert audit.verify(db).ok

@@ -68,6 +68,12 @@ def ingest_file(
         records.fail_run(db, run_id, str(exc), kept)
         audit.record(db, actor, "ingest.failed", schema.name, {"run": run_id, "error": str(exc)})
         raise UnreadableFile(str(exc), kept_at=kept) from exc
+    except OSError as exc:  # the disk, not the data: full, read-only, gone
+        job.abandon()
+        problem = f"cannot ingest {path.name}: {exc.strerror or exc} ({exc.filename or 'writing'})"
+        records.fail_run(db, run_id, problem, None)
+        audit.record(db, actor, "ingest.failed", schema.name, {"run": run_id, "error": problem})
+        raise IngestError(f"{problem}; nothing was added to the lake") from exc
     except BaseException as exc:
         job.abandon()
         records.fail_run(db, run_id, f"{type(exc).__name__}: {exc}", None)
