@@ -73,11 +73,30 @@ def test_infinite_numbers_are_rejected() -> None:
 
 
 def test_integers_refuse_fractions_and_overflow() -> None:
-    out, invalid, _ = _clean(
-        [{"name": "n", "type": "int"}], {"n": ["42", "-7", "4.5", "99999999999999999999"]}
+    values = ["42", "-7", "4.5", "99999999999999999999", "+5", "9223372036854775807"]
+    out, invalid, reasons = _clean(
+        [{"name": "n", "type": "int"}], {"n": [*values, "9223372036854775808"]}
     )
-    assert invalid == [False, False, True, True]
-    assert out["n"][:2] == [42, -7]
+    assert invalid == [False, False, True, True, False, False, True]
+    assert out["n"][:2] == [42, -7] and out["n"][4:6] == [5, 2**63 - 1]
+    assert "too large for 64 bits" in reasons[-1]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(min_value=-(10**22), max_value=10**22), st.booleans(), st.booleans())
+def test_any_integer_text_parses_exactly_or_is_a_named_problem(
+    n: int, plus: bool, grouped: bool
+) -> None:
+    text = ("+" if plus and n >= 0 else "-" if n < 0 else "") + (
+        _group(abs(n), ".") if grouped else str(abs(n))
+    )
+    out, invalid, reasons = _clean(
+        [{"name": "n", "type": "int", "thousands": ".", "decimal": ","}], {"n": [text]}
+    )
+    if -(2**63) < n < 2**63:
+        assert (invalid, out["n"]) == ([False], [n])
+    else:
+        assert invalid == [True] and "64 bits" in reasons[0]
 
 
 def test_impossible_dates_are_rejected_not_rolled_over() -> None:

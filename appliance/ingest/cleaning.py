@@ -193,12 +193,10 @@ def _number_pattern(decimal: str, thousands: str | None, integer: bool) -> str:
 
 
 def _parse_number(text: pa.Array, col: ColumnSpec, name: str, problems: Problems) -> pa.Array:
-
     integer = col.type == "int"
-    pattern = _number_pattern(col.decimal, col.thousands, integer)
-    well_formed = pc.match_substring_regex(text, pattern)
-    if integer:  # beyond 18 digits an int64 may overflow
-        well_formed = pc.and_(well_formed, pc.less_equal(pc.utf8_length(text), 19))
+    well_formed = pc.match_substring_regex(
+        text, _number_pattern(col.decimal, col.thousands, integer)
+    )
     bad = pc.and_(pc.is_valid(text), pc.invert(pc.fill_null(well_formed, False)))
     what = "a whole number" if integer else "a number"
     seps = f"decimal {col.decimal!r}" + (f", thousands {col.thousands!r}" if col.thousands else "")
@@ -208,12 +206,28 @@ def _parse_number(text: pa.Array, col: ColumnSpec, name: str, problems: Problems
         clean = pc.replace_substring(clean, col.thousands, "")
     if col.decimal != ".":
         clean = pc.replace_substring(clean, col.decimal, ".")
-    values = pc.cast(clean, pa.int64() if integer else pa.float64())
-    if not integer:
-        infinite = pc.invert(pc.fill_null(pc.is_finite(values), True))
-        problems.add(infinite, name, "number too large")
-        values = pc.if_else(infinite, pa.scalar(None, pa.float64()), values)
-    return values
+    if integer:
+        return _to_int64(clean, name, problems)
+    values = pc.cast(clean, pa.float64())
+    infinite = pc.invert(pc.fill_null(pc.is_finite(values), True))
+    problems.add(infinite, name, "number too large")
+    return pc.if_else(infinite, pa.scalar(None, pa.float64()), values)
+
+
+_INT64_MAX = str(2**63 - 1)
+
+
+def _to_int64(digits: pa.Array, name: str, problems: Problems) -> pa.Array:
+    """Signed digit strings to int64; values beyond 64 bits are a row problem."""
+    digits = pc.replace_substring_regex(digits, r"^\+", "")  # Arrow's cast refuses a plus sign
+    magnitude = pc.replace_substring_regex(digits, r"^-", "")
+    length = pc.utf8_length(magnitude)
+    too_big = pc.or_(
+        pc.greater(length, len(_INT64_MAX)),
+        pc.and_(pc.equal(length, len(_INT64_MAX)), pc.greater(magnitude, _INT64_MAX)),
+    )
+    problems.add(too_big, name, "whole number too large for 64 bits")
+    return pc.cast(pc.if_else(too_big, pa.scalar(None, pa.string()), digits), pa.int64())
 
 
 def _parse_bool(text: pa.Array, col: ColumnSpec, name: str, problems: Problems) -> pa.Array:
