@@ -54,7 +54,7 @@ class ColumnSpec:
     @property
     def header(self) -> str:
         """The column's name in the incoming file."""
-        return self.source or self.name
+        return self.source if self.source is not None else self.name
 
     def output_names(self) -> list[str]:
         """Columns this spec produces in the lake (a dict column expands into its fields)."""

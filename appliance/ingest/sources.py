@@ -20,7 +20,7 @@ def resolve_source(home: DataHome, name: str | None, schema_file: Path | None) -
         raise NotFound("say which source describes the file: --source NAME or --schema FILE.toml")
     path = home.inside("sources", f"{safe_name(name, 'source name')}.toml")
     if not path.exists():
-        known = ", ".join(s.name for s in all_sources(home)) or "none"
+        known = ", ".join(p.stem for p in sorted(path.parent.glob("*.toml"))) or "none"
         raise NotFound(f"no source schema {path.name} in {path.parent}; known sources: {known}")
     return load_schema(path)
 
