@@ -22,6 +22,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("demo", "Fresh home, demo data, the whole life cycle once."),
     "demo-data": ("demo_data", "Generate the deterministic demo data sets into the inbox."),
     "ingest": ("ingest", "Ingest a file (or sweep the inbox) into the lake."),
+    "sources": ("sources", "List, check and infer source schemas."),
     "datasets": ("datasets", "List datasets, their versions and ingest runs."),
     "profile": ("profile", "Write a self-contained HTML data profile of a dataset."),
     "audit": ("audit", "Show or verify the hash-chained audit log."),
