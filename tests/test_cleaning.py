@@ -153,6 +153,7 @@ def test_required_missing_and_booleans() -> None:
     assert out["b"][:2] == [True, False]
     assert invalid == [False, False, True, True]
     assert "missing" in reasons[0] and "yes/no" in reasons[1]
+    assert "missing" not in reasons[1]  # unreadable is not missing: one reason, not two
 
 
 def test_dictionary_strings_expand_into_typed_columns() -> None:

@@ -101,13 +101,13 @@ def _clean_value(
     problems: Problems,
 ) -> pa.Array:
     """One column: text -> tidy text -> typed value, then the declared checks."""
-
     typed = _already_typed(raw, col)
+    present = typed
     if typed is None:
-        text = _tidy(_to_text(raw, name, problems), col, nulls)
-        typed = _PARSERS[col.type](text, col, name, problems)
-    if required:
-        problems.add(pc.is_null(typed), name, "required value is missing")
+        present = _tidy(_to_text(raw, name, problems), col, nulls)
+        typed = _PARSERS[col.type](present, col, name, problems)
+    if required:  # a value that is there but unreadable already has its own reason
+        problems.add(pc.is_null(present), name, "required value is missing")
     _check_range(typed, col, name, problems)
     if col.type == "string":
         _check_string(typed, col, name, problems)
