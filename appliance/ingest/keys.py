@@ -97,5 +97,7 @@ class KeySet:
             return
         self._runs.append(run)
         while len(self._runs) > 1 and len(self._runs[-2]) <= 2 * len(self._runs[-1]):
-            newest, older = self._runs.pop(), self._runs.pop()
-            self._runs.append(np.sort(np.concatenate([older, newest]), kind="stable"))
+            merged = np.concatenate(self._runs[-2:])
+            del self._runs[-2:]  # free the two runs before sorting: peak ~2x the keys, not 3x
+            merged.sort(kind="stable")  # timsort: a linear merge of two sorted runs
+            self._runs.append(merged)
