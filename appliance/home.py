@@ -36,6 +36,9 @@ class DataHome:
 
     root: Path
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "root", Path(self.root))
+
     @property
     def db_path(self) -> Path:
         return self.root / "appliance.db"

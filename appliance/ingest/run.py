@@ -21,6 +21,7 @@ from appliance.errors import IngestError, UnreadableFile
 from appliance.home import DataHome
 from appliance.ingest.cleaning import clean_batch, output_schema
 from appliance.ingest.keys import KeySet, hash_keys
+from appliance.ingest.lock import dataset_lock
 from appliance.ingest.parts import ParquetPart
 from appliance.ingest.problems import Problems
 from appliance.ingest.reader import MalformedRow, SourceReader
@@ -50,15 +51,34 @@ def ingest_file(
     *,
     actor: str = "cli",
     progress: Progress | None = None,
+    wait_s: float = 30.0,
 ) -> IngestResult:
-    """Ingest ``path`` with ``schema``; a no-op if this file was ingested with it before."""
+    """Ingest ``path`` with ``schema``; a no-op if this file was ingested with it before.
+
+    Ingests of one dataset run one at a time; this waits up to ``wait_s`` for another."""
     if not path.is_file():
         raise IngestError(f"{path} is not a file")
     sha256 = file_sha256(path)
-    done = records.completed_run_for(db, schema.name, sha256, schema.fingerprint)
-    if done is not None:
-        return IngestResult(done, True, records.quarantine_counts(db, done.id))
-    run_id = records.start_run(db, schema.name, schema.path, path.name, sha256, schema.fingerprint)
+    with dataset_lock(home, schema.name, wait_s):
+        _settle_interrupted(home, db, schema.name, actor)
+        done = records.completed_run_for(db, schema.name, sha256, schema.fingerprint)
+        if done is not None:
+            return IngestResult(done, True, records.quarantine_counts(db, done.id))
+        run_id = records.start_run(
+            db, schema.name, schema.path, path.name, sha256, schema.fingerprint
+        )
+        return _run(home, db, path, schema, run_id, actor, progress)
+
+
+def _run(
+    home: DataHome,
+    db: Database,
+    path: Path,
+    schema: SourceSchema,
+    run_id: int,
+    actor: str,
+    progress: Progress | None,
+) -> IngestResult:
     job = _Ingestion(home, db, schema, run_id)
     try:
         job.consume(SourceReader(path, schema), progress)
@@ -79,6 +99,17 @@ def ingest_file(
         records.fail_run(db, run_id, f"{type(exc).__name__}: {exc}", None)
         raise
     return job.commit(actor)
+
+
+def _settle_interrupted(home: DataHome, db: Database, dataset: str, actor: str) -> None:
+    """Runs still 'running' while we hold the lock died mid-way (kill -9, power cut):
+    mark them failed and remove their temporary files. The lake never saw them."""
+    for run in records.running_runs(db, dataset):
+        for area in ("lake", "quarantine"):
+            home.inside(area, dataset, f".tmp-run-{run.id}.parquet").unlink(missing_ok=True)
+        problem = "interrupted: the process stopped before the run finished; nothing was added"
+        records.fail_run(db, run.id, problem, None)
+        audit.record(db, actor, "ingest.interrupted", dataset, {"run": run.id})
 
 
 @dataclass(frozen=True)

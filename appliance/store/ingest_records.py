@@ -19,6 +19,7 @@ __all__ = [
     "get_run",
     "list_runs",
     "quarantine_counts",
+    "running_runs",
     "schema_as_json",
     "start_run",
 ]
@@ -153,6 +154,15 @@ def list_runs(db: Database, dataset: str | None = None, limit: int = 50) -> list
     where, params = ("WHERE dataset = ?", [dataset]) if dataset else ("", [])
     rows = db.execute(
         f"SELECT {_RUN_COLUMNS} FROM ingest_runs {where} ORDER BY id DESC LIMIT ?", [*params, limit]
+    ).fetchall()
+    return [IngestRun(*row) for row in rows]
+
+
+def running_runs(db: Database, dataset: str) -> list[IngestRun]:
+    rows = db.execute(
+        f"SELECT {_RUN_COLUMNS} FROM ingest_runs WHERE dataset = ? AND status = 'running'"
+        " ORDER BY id",
+        [dataset],
     ).fetchall()
     return [IngestRun(*row) for row in rows]
 
