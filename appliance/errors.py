@@ -10,10 +10,12 @@ from __future__ import annotations
 
 __all__ = [
     "ApplianceError",
+    "ArtifactTampered",
     "AuditChainBroken",
     "HomeError",
     "IngestError",
     "NotFound",
+    "PromotionRefused",
     "SchemaError",
     "UnreadableFile",
 ]
@@ -70,4 +72,19 @@ class AuditChainBroken(ApplianceError):
     """The audit log's hash chain does not verify."""
 
     exit_code = 6
+    http_status = 500
+
+
+class PromotionRefused(ApplianceError):
+    """A model version may not take (or give back) an alias: a gate failed, it was
+    rejected, or there is nothing to roll back to. Nothing was changed."""
+
+    exit_code = 7
+    http_status = 409
+
+
+class ArtifactTampered(ApplianceError):
+    """A model artifact's bytes no longer match the hash recorded when it was registered."""
+
+    exit_code = 8
     http_status = 500
