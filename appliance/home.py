@@ -76,6 +76,7 @@ class DataHome:
                 path.mkdir(parents=True)
                 created.append(path)
         created.extend(self._copy_defaults("sources"))
+        created.extend(self._copy_defaults("usecases"))
         return created
 
     def _copy_defaults(self, kind: str) -> list[Path]:

@@ -26,6 +26,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "datasets": ("datasets", "List datasets, their versions and ingest runs."),
     "profile": ("profile", "Write a self-contained HTML data profile of a dataset."),
     "audit": ("audit", "Show or verify the hash-chained audit log."),
+    "train": ("train", "Train, evaluate and register a model for a use case."),
+    "models": ("models", "List, show, compare, promote and roll back model versions."),
+    "imagery": ("imagery", "Classify new satellite tiles into regional flood/drought labels."),
 }
 
 

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import click
 
 from appliance.cli.context import AppContext, pass_app
+from appliance.cli.steps import stepper
 
 __all__ = ["command"]
 
@@ -49,7 +48,7 @@ def command(
         write_report,
     )
 
-    step = _stepper()
+    step = stepper()
     db = app.store()
     versions = dataset_versions(db, dataset)
     path = output or app.home.dir("publish") / "profiles" / f"{safe_name(dataset, 'dataset')}.html"
@@ -70,13 +69,3 @@ def command(
     write_report(render_html(profile, figures, generated_at=generated_at), path)
     step(f"done: {len(profile.alerts)} warning{'s' if len(profile.alerts) != 1 else ''}")
     click.echo(str(path))
-
-
-def _stepper() -> Callable[[str], None]:
-    """A logger that prints one line per step to stderr, with the seconds since it began."""
-    started = time.perf_counter()
-
-    def step(message: str) -> None:
-        click.echo(f"[{time.perf_counter() - started:6.1f}s] {message}", err=True)
-
-    return step

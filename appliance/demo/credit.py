@@ -7,10 +7,13 @@ the application month to 5 months after it (``24 * rows`` bill rows).
 Each customer has a latent reliability that drives late, missed and partial bill
 payments; a flood or drought in the customer's region that month makes lateness
 likelier. ``defaulted`` (observed 12 months after the application) is drawn from a
-logistic model of: missed, late (> 5 days) and partial payments in the 12 bill months
-strictly before the application month; flood and drought months in the customer's
-region over the same 12 months (``regions.hazard_calendar``); the income band; the
-requested amount relative to income; plus noise. The default rate is 10-11 %.
+logistic model of: missed payments (the first two count most), late (> 5 days) and
+partial payments in the 12 bill months strictly before the application month; flood
+and drought months in the customer's region over the same 12 months
+(``regions.hazard_calendar``), which hurt low-income applicants four times as much;
+the income band; the requested amount relative to income, only where it is well above
+the usual size; plus noise. The default rate is about 11 %. The saturation, the hinge
+and the interaction are what a tree model can learn and a linear scorecard cannot.
 
 Point-in-time trap: bills after the application month reveal the outcome (defaulters
 stop paying), so features must only use bills dated before the application.
@@ -50,7 +53,7 @@ _INCOME_P = {False: [0.22, 0.30, 0.26, 0.14, 0.08], True: [0.40, 0.33, 0.17, 0.0
 _AGE = {False: (41.0, 12.0), True: (29.0, 7.0)}
 _AMOUNT_MEDIAN = np.array([3_000, 6_000, 12_000, 25_000, 50_000])
 _INCOME_LOGIT = np.array([0.55, 0.3, 0.0, -0.35, -0.7])
-_INTERCEPT = -4.6
+_INTERCEPT = -5.8
 TERMS = np.array([6, 12, 18, 24, 36, 48])
 
 CUSTOMERS = ("customer_id", "birth_date", "gender", "income_band", "region", "tenure_months")
@@ -186,14 +189,15 @@ def _defaults(
     partial = bills["partial"][:, before].sum(1)
     flood, drought = calendar.window_counts(people.region, people.app_date.astype("datetime64[M]"))
     burden = np.log(people.amount_cents / 100 / _AMOUNT_MEDIAN[people.income])
+    low_income = people.income <= 1
     logit = (
         _INTERCEPT
-        + 0.45 * missed
+        + 1.1 * np.minimum(missed, 2)  # the first missed bills say the most
         + 0.22 * late
         + 0.25 * partial
-        + 0.22 * (flood + drought)
+        + 0.3 * (flood + drought) * np.where(low_income, 1.6, 0.4)  # no savings to absorb it
         + _INCOME_LOGIT[people.income]
-        + 0.25 * burden
+        + 0.9 * np.maximum(burden - 0.4, 0)  # only a loan well above the usual size hurts
         + rng.normal(0, 0.5, people.n)
     )
     return rng.random(people.n) < _sigmoid(logit)

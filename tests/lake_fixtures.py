@@ -1,0 +1,37 @@
+"""A small demo lake built once per test worker, copied for each test that writes to it."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from appliance.home import DataHome
+from appliance.store.db import connect
+
+DEMO_ROWS = 2500
+
+
+def build_demo_lake(root: Path, rows: int = DEMO_ROWS) -> DataHome:
+    """Lay out a home, generate the demo files and ingest them all (real ingest)."""
+    from appliance.demo import generate
+    from appliance.ingest.run import ingest_file
+    from appliance.ingest.sources import all_sources, match_source
+
+    home = DataHome(root)
+    home.layout()
+    db = connect(home.db_path)
+    files = generate(home.dir("inbox"), rows=rows, seed=7)
+    schemas = all_sources(home)
+    for path in files:
+        if path.suffix != ".csv":
+            continue
+        schema = match_source(schemas, path.name)
+        if schema is not None:
+            ingest_file(home, db, path, schema, actor="test")
+    db.close()
+    return home
+
+
+def copy_home(template: DataHome, root: Path) -> DataHome:
+    shutil.copytree(template.root, root)
+    return DataHome(root)
