@@ -36,9 +36,7 @@ def test_all_names_exist(name: str) -> None:
     assert [n for n in exported if not hasattr(module, n)] == []
 
 
-@pytest.mark.parametrize(
-    "name", ["appliance", "appliance.demo", "appliance.registry", "compiled_models", "connectors"]
-)
+@pytest.mark.parametrize("name", ["appliance", "appliance.demo", "compiled_models", "connectors"])
 def test_importing_the_package_loads_no_heavy_library(name: str) -> None:
     code = (
         f"import sys, {name}\n"
