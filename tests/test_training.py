@@ -198,3 +198,28 @@ def test_train_command_prints_a_summary(lake: DataHome, capsys: pytest.CaptureFi
     assert "credit_default version 1 registered" in out.out
     assert "vs baseline" in out.out and "model card:" in out.out
     assert "trial 1/6" in out.err
+
+
+def test_incremental_training_continues_the_production_booster(lake: DataHome) -> None:
+    from appliance.registry import promote
+
+    db = connect(lake.db_path)
+    early = spec_variant(lake, "credit_default", lambda t: t.replace(
+        'until = "2025-03-31"', 'until = "2024-10-31"'))  # fmt: skip
+    first = train_usecase(lake, db, early, actor="t", progress=quiet).version
+    promote(db, "credit_default", first.version, actor="t", reason="r", override_fairness="test")
+    spec = locate_spec(lake, "credit_default")
+    lines: list[str] = []
+    second = train_usecase(lake, db, spec, actor="t", progress=lines.append, incremental=True)
+    assert second.version.params["continued_from"] == 1
+    assert second.version.params["best_round"] >= first.params["best_round"]
+    assert any("newer training rows" in line for line in lines)
+    assert second.version.feature_schema == first.feature_schema
+
+
+def test_incremental_training_without_a_production_model_is_refused(lake: DataHome) -> None:
+    db = connect(lake.db_path)
+    with pytest.raises(SchemaError, match="there is none yet"):
+        train_usecase(
+            lake, db, locate_spec(lake, "credit_default"), actor="t", incremental=True
+        )

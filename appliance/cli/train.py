@@ -14,8 +14,13 @@ __all__ = ["command"]
 
 @click.command("train")
 @click.argument("usecase")
+@click.option(
+    "--incremental",
+    is_flag=True,
+    help="Continue the production booster on training rows newer than its own.",
+)
 @pass_app
-def command(app: AppContext, usecase: str) -> None:
+def command(app: AppContext, usecase: str, incremental: bool) -> None:
     """Train a model for USECASE (a name in the home's usecases/, or a spec .toml path)."""
     from appliance.training.run import train_usecase
     from appliance.usecase.locate import locate_spec
@@ -23,7 +28,9 @@ def command(app: AppContext, usecase: str) -> None:
     step = stepper()
     spec = locate_spec(app.home, usecase)
     db = app.store()
-    outcome = train_usecase(app.home, db, spec, actor=app.settings.actor, progress=step)
+    outcome = train_usecase(
+        app.home, db, spec, actor=app.settings.actor, progress=step, incremental=incremental
+    )
     m = outcome.metrics
     metric = m["optimise"]
     test, base = m["test"], m["baseline_test"]

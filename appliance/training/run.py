@@ -72,8 +72,17 @@ class TrainingOutcome:
     gate_details: list[str]
 
 
-def prepare(spec: UseCaseSpec, sources: FeatureSources, progress: Progress) -> Prepared:
-    """Everything up to fitting a model; every refusal happens here, before training."""
+def prepare(
+    spec: UseCaseSpec,
+    sources: FeatureSources,
+    progress: Progress,
+    pipeline: FeaturePipeline | None = None,
+) -> Prepared:
+    """Everything up to fitting a model; every refusal happens here, before training.
+
+    With ``pipeline`` (incremental training) the features are built with that already
+    fitted pipeline instead of fitting a new one.
+    """
     p = spec.population
     progress(f"reading {p.dataset}")
     table = sources.table(p.dataset)
@@ -93,6 +102,9 @@ def prepare(spec: UseCaseSpec, sources: FeatureSources, progress: Progress) -> P
                 "larger split.test / split.validation is needed"
             )
     progress(f"building features for {table.num_rows:,} rows (split {split.sizes()})")
+    if pipeline is not None:
+        x = pipeline.transform(table, sources)
+        return Prepared(spec, table, y, dates, split, pipeline, x, sources, dropped)
     train_mask = split.mask("train", table.num_rows)
     pipeline, x, raw = FeaturePipeline.fit(spec, table, sources, train_mask)
     check_leaks(spec, raw, y, split.train)
@@ -106,25 +118,34 @@ def train_usecase(
     *,
     actor: str,
     progress: Progress = lambda _line: None,
+    incremental: bool = False,
 ) -> TrainingOutcome:
-    """Train, evaluate, report and register one model version for ``spec``."""
+    """Train, evaluate, report and register one model version for ``spec``.
+
+    ``incremental`` continues from the production booster (same fitted features) on
+    training rows dated after the production model's training window.
+    """
     from appliance.registry import make_staging, promote, register
     from appliance.registry.promotion import GatesFailed
 
     started = time.monotonic()
     sources = LakeSources(home, db)
-    prep = prepare(spec, sources, progress)
+    base = _production(home, db, spec) if incremental else None
+    prep = prepare(spec, sources, progress, pipeline=base[1] if base else None)
     types, names = prep.pipeline.xgboost_types, prep.pipeline.names
     s, x, y = prep.split, prep.x, prep.y
     progress("fitting the baseline (logistic regression)")
     levels = [len(e.categories) if isinstance(e, CategoricalEncoder) else 1
               for e in prep.pipeline.encoders]  # fmt: skip
     baseline = LogisticBaseline.fit(x[s.train], y[s.train], types, levels)
-    progress(f"searching XGBoost ({spec.training.trials} trials, early stopping on validation)")
-    trained = train_booster(
-        x[s.train], y[s.train], x[s.validation], y[s.validation], types, names,
-        spec.training, progress,
-    )  # fmt: skip
+    if base is not None:
+        trained = _continue(base, prep, progress)
+    else:
+        progress(f"searching XGBoost ({spec.training.trials} trials, early stopping)")
+        trained = train_booster(
+            x[s.train], y[s.train], x[s.validation], y[s.validation], types, names,
+            spec.training, progress,
+        )  # fmt: skip
     progress("evaluating on test and backtest; fairness; explanations")
     parts = {
         part: (y[idx], predict(trained.booster, x[idx], types, names) if idx.size else y[idx])
@@ -181,6 +202,55 @@ def train_usecase(
             details = [str(exc)]
     progress(f"registered {spec.model_name} version {mv.version}")
     return TrainingOutcome(mv, metrics, card, promoted, details)
+
+
+def _production(
+    home: DataHome, db: Database, spec: UseCaseSpec
+) -> tuple[ModelVersion, FeaturePipeline, Any]:
+    """The production version, its fitted pipeline and its booster (for incremental runs)."""
+    from appliance.registry import load_booster
+    from appliance.registry import resolve as resolve_version
+
+    try:
+        current = resolve_version(db, spec.model_name, "production")
+    except NotFound as exc:
+        raise SchemaError(
+            f"incremental training continues the production model of {spec.model_name!r}, "
+            "and there is none yet: train without --incremental first"
+        ) from exc
+    folder = home.inside(current.booster_path).parent
+    pipeline = FeaturePipeline.load(folder / "feature_pipeline.json")
+    return current, pipeline, load_booster(home, current)
+
+
+def _continue(
+    base: tuple[ModelVersion, FeaturePipeline, Any], prep: Prepared, progress: Progress
+) -> TrainedBooster:
+    """Add trees to the production booster, fitted on rows newer than its training data."""
+    from appliance.training.booster import Trial, continue_training
+
+    current, pipeline, booster = base
+    s = prep.split
+    periods = current.metrics.get("split", {}).get("periods", {})
+    end = (periods.get("train") or [None, None])[1]
+    rows = s.train
+    if end is not None and prep.dates is not None:
+        rows = rows[prep.dates[rows] > np.datetime64(end)]
+    if rows.size == 0 or np.unique(prep.y[rows]).size < 2:
+        raise SchemaError(
+            f"no new labelled rows with both classes since v{current.version}'s training "
+            f"window (ends {end}): nothing to continue training on"
+        )
+    progress(f"continuing v{current.version} on {rows.size:,} newer training rows")
+    params = {k: v for k, v in current.params.items() if k != "best_round"}
+    types, names = pipeline.xgboost_types, pipeline.names
+    grown = continue_training(
+        booster, prep.x[rows], prep.y[rows], prep.x[s.validation], prep.y[s.validation],
+        types, names, params, prep.spec.training,
+    )  # fmt: skip
+    rounds = grown.num_boosted_rounds()
+    trial = Trial(params, rounds, float("nan"))
+    return TrainedBooster(grown, {**params, "continued_from": current.version}, rounds, (trial,))
 
 
 def _next_version(db: Database, model: str) -> int:
@@ -281,7 +351,11 @@ def _search_summary(trained: TrainedBooster) -> dict[str, Any]:
         "params": trained.params,
         "best_round": trained.best_round,
         "search": [
-            {"params": t.params, "best_round": t.best_round, "score": t.score}
+            {
+                "params": t.params,
+                "best_round": t.best_round,
+                "score": t.score if np.isfinite(t.score) else None,
+            }
             for t in trained.trials
         ],
     }
