@@ -13,6 +13,7 @@ Three use cases, eight CSV files, each described by a source schema shipped in
 | | ``bank_product_holdings.csv`` | ~2.3 N |
 | | ``bank_interactions.csv`` (18 months) | ~17.5 N |
 | | ``bank_insurance_conversion.csv`` (offers) | ~0.6 N |
+| regional flood/drought imagery | ``tiles/<region>_<YYYY-MM-DD>.tif`` (GeoTIFF) | ~1,150, any N |
 
 The same ``rows`` and ``seed`` always give byte-identical files; all share one fixed
 regional flood/drought calendar (``appliance.demo.regions``). Each generator's module
@@ -27,7 +28,7 @@ from pathlib import Path
 
 __all__ = ["DEFAULT_ROWS", "FILES", "FRAUD_PER_CUSTOMER", "generate"]
 
-DEFAULT_ROWS = 5_000
+DEFAULT_ROWS = 20_000
 FRAUD_PER_CUSTOMER = 10
 FILES = (
     "credit_customers.csv",
@@ -56,6 +57,7 @@ def generate(
     from appliance.demo.bancassurance import write_bancassurance
     from appliance.demo.credit import write_credit
     from appliance.demo.fraud import write_fraud
+    from appliance.demo.tiles import write_tiles
 
     if isinstance(rows, bool) or not isinstance(rows, int) or rows < 1:
         raise ValueError(f"rows must be a positive integer, not {rows!r}")
@@ -71,4 +73,5 @@ def generate(
             written.append((path, count))
             if progress is not None:
                 progress(f"{path.name}: {count:,} rows")
+    write_tiles(out_dir / "tiles", seed)  # satellite tiles: not in FILES, no progress line
     return [path for path, _ in written]
