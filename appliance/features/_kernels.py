@@ -1,15 +1,16 @@
 """Compiled kernels behind ``appliance.features.windows``; only that module imports this one.
 
-Events arrive grouped by entity (CSR ``offsets``) and sorted by event day within each
+Events are grouped by entity (CSR ``offsets``) and sorted by event day within each
 entity. For one query, every trailing window ends at the as-of date, so the windows
-nest: the kernels find the end of the history once, then walk backwards over the
-events, crossing the window starts from the shortest window to the longest, and write
-each window's figures as the walk passes its start. One pass per query, whatever the
-number of windows. Calendar arithmetic (the window starts) is done by the caller in
-numpy; the kernels only compare int64 day numbers.
+nest: a kernel finds the end of the history once, then walks backwards over the
+events, crossing the window starts from the shortest window to the longest, and
+writes each window's figures as the walk passes its start. One pass per query,
+whatever the number of windows. Calendar arithmetic (the window starts, the month
+of a day) is done by the caller in numpy; the kernels only compare and look up int64
+day numbers. A known day of NaT (int64 min) is before every as-of date.
 
-Compiled with ``cache=True``, so the machine code is kept in ``__pycache__`` (or
-numba's user-wide cache) and later processes skip compilation. Where neither place is
+Compiled with ``cache=True``: the machine code is kept in ``__pycache__`` (or numba's
+user-wide cache) and later processes skip compilation. Where neither place is
 writable, the kernels are compiled in each process instead of failing at import.
 """
 
@@ -21,30 +22,24 @@ from typing import Any
 import numba
 import numpy as np
 
-__all__ = ["PAYMENT_STATS", "STATS", "group_order", "payment_history", "window_stats"]
+__all__ = ["PAYMENT_STATS", "group_runs", "merge_lookup", "payment_history", "window_column"]
 
-PAYMENT_STATS = (
-    "n_bills",
-    "on_time_ratio",
-    "max_days_late",
-    "mean_days_late",
-    "missed",
-    "partial",
-    "paid_ratio",
-    "amount_trend",
-    "utilisation",
-)
-STATS = ("count", "sum", "mean", "max", "min")
+PAYMENT_STATS = 9  # n_bills .. utilisation, as windows.PAYMENT_STATS
+CHUNK = 4096  # queries per parallel task: scratch arrays are allocated once per chunk
 
 
 def _jit(**options: Any) -> Callable[[Callable[..., Any]], Any]:
-    """``numba.njit(cache=True, nogil=True)``; without caching where no cache dir is writable."""
+    """``numba.njit(cache=True, nogil=True)``; without caching where no cache dir is writable.
+
+    ``error_model="numpy"``: x / 0.0 is inf or NaN, as in numpy, not an exception.
+    """
 
     def wrap(function: Callable[..., Any]) -> Any:
+        settings = {"nogil": True, "error_model": "numpy", **options}
         try:
-            return numba.njit(cache=True, nogil=True, **options)(function)
+            return numba.njit(cache=True, **settings)(function)
         except RuntimeError:  # "cannot cache function ...: no locator available"
-            return numba.njit(nogil=True, **options)(function)
+            return numba.njit(**settings)(function)
 
     return wrap
 
@@ -62,81 +57,56 @@ def _lower_bound(days: np.ndarray, lo: int, hi: int, value: int) -> int:
 
 
 @_jit()
-def group_order(codes: np.ndarray, days: np.ndarray, n_groups: int) -> tuple[Any, Any, bool]:
-    """Stable order grouping events by entity code, by day within an entity; offsets.
+def group_runs(
+    run_codes: np.ndarray, run_lengths: np.ndarray, days: np.ndarray, n_groups: int
+) -> tuple[Any, Any, bool]:
+    """Order grouping events by entity, by day within an entity (stable); CSR offsets.
 
-    Returns ``(order, offsets, in_order)``; when the events already are in that order
-    (``in_order``), ``order`` is empty and nothing needs moving. Otherwise a counting
-    sort by code (linear), then a stable sort of any entity's slice that is not in day
-    order. Events with code -1 (no entity) are left out.
+    Events come as runs of one entity code each (-1: no entity, left out). Returns
+    ``(order, offsets, in_order)``; when the events already are in that order (each
+    entity one run, runs in code order, days ascending), ``order`` is empty and nothing
+    needs moving: the usual case, checked in one pass. Otherwise a counting sort of
+    the runs by code, then a stable sort of any entity's events not in day order.
     """
-    n = codes.shape[0]
     offsets = np.zeros(n_groups + 1, np.int64)
     in_order = True
-    for i in range(n):
-        c = codes[i]
+    start = 0
+    before = -1
+    for r in range(run_codes.shape[0]):
+        c, length = run_codes[r], run_lengths[r]
         if c >= 0:
-            offsets[c + 1] += 1
-        if in_order and i > 0:
-            before = codes[i - 1]
-            in_order = c > before or (c == before and days[i] >= days[i - 1])
-        in_order = in_order and c >= 0
+            offsets[c + 1] += length
+        if c <= before:
+            in_order = False
+        before = c
+        if in_order:
+            for i in range(start + 1, start + length):
+                if days[i] < days[i - 1]:
+                    in_order = False
+                    break
+        start += length
     for g in range(n_groups):
         offsets[g + 1] += offsets[g]
     if in_order:
         return np.empty(0, np.int64), offsets, True
     fill = offsets[:-1].copy()
     order = np.empty(offsets[n_groups], np.int64)
-    for i in range(n):
-        c = codes[i]
+    start = 0
+    for r in range(run_codes.shape[0]):
+        c, length = run_codes[r], run_lengths[r]
         if c >= 0:
-            order[fill[c]] = i
-            fill[c] += 1
+            for i in range(length):
+                order[fill[c] + i] = start + i
+            fill[c] += length
+        start += length
     for g in range(n_groups):
         lo, hi = offsets[g], offsets[g + 1]
         for i in range(lo + 1, hi):
             if days[order[i]] < days[order[i - 1]]:
                 part = order[lo:hi].copy()
-                within = np.argsort(days[part], kind="mergesort")
-                order[lo:hi] = part[within]
+                order[lo:hi] = part[np.argsort(days[part], kind="mergesort")]
                 break
     return order, offsets, False
-
-
-@_jit()
-def _write_payment(
-    out: np.ndarray,
-    row: int,
-    q: int,
-    n: int,
-    on_time: int,
-    n_late: int,
-    max_late: float,
-    sum_late: float,
-    missed: int,
-    partial: int,
-    sum_paid: float,
-    sum_billed: float,
-    fit: np.ndarray,
-    n_util: int,
-    sum_util: float,
-    has_limit: bool,
-) -> None:
-    nan = np.nan
-    out[row, q] = n
-    out[row + 1, q] = on_time / n if n > 0 else nan
-    out[row + 2, q] = max_late if n_late > 0 else nan
-    out[row + 3, q] = sum_late / n_late if n_late > 0 else nan
-    out[row + 4, q] = missed
-    out[row + 5, q] = partial
-    out[row + 6, q] = sum_paid / sum_billed if sum_billed != 0 else nan
-    # fit = (bills with an amount, mean month, mean amount, Sxx, Sxy)
-    trend = nan
-    if fit[0] >= 2 and fit[3] > 0 and fit[2] != 0:
-        trend = fit[4] / fit[3] / fit[2]
-    out[row + 7, q] = trend
-    if has_limit:
-        out[row + 8, q] = sum_util / n_util if n_util > 0 else nan
 
 
 @_jit(parallel=True)
@@ -144,7 +114,8 @@ def payment_history(
     offsets: np.ndarray,
     day: np.ndarray,
     known: np.ndarray,
-    month: np.ndarray,
+    month_of: np.ndarray,
+    first_day: int,
     billed: np.ndarray,
     paid: np.ndarray,
     late: np.ndarray,
@@ -152,126 +123,181 @@ def payment_history(
     entity: np.ndarray,
     as_of: np.ndarray,
     starts: np.ndarray,
-    by_entity: np.ndarray,
     out: np.ndarray,
 ) -> None:
-    """Fill ``out[w * k + stat, q]`` (``k`` stats per window, as in PAYMENT_STATS).
+    """Fill ``out[w * k + stat, q]`` (``k`` stats per window, as in windows.PAYMENT_STATS).
 
     ``starts[w, q]`` is the first day of window ``w`` for query ``q``; windows are in
-    ascending length. ``limit`` is empty when there is no credit limit column. Queries
-    are taken in ``by_entity`` order, so that consecutive queries read nearby events.
+    ascending length. ``k`` is 9 with a credit ``limit`` column, else 8 (``limit``
+    then unused). ``month_of[d - first_day]`` is the month number of day ``d``. The
+    tallies are scalars (registers), not arrays: a third faster.
     """
     n_windows = starts.shape[0]
     k = out.shape[0] // n_windows
-    has_limit = limit.shape[0] > 0
-    for j in numba.prange(entity.shape[0]):
-        q = by_entity[j]
+    has_limit = k == PAYMENT_STATS
+    for q in numba.prange(entity.shape[0]):
         a = as_of[q]
         e = entity[q]
         first = offsets[e] if e >= 0 else 0
         i = _lower_bound(day, first, offsets[e + 1], a) - 1 if e >= 0 else -1
         n = on_time = n_late = missed = partial = n_util = 0
         max_late = sum_late = sum_paid = sum_billed = sum_util = 0.0
-        fit = np.zeros(5)
+        fit = (0.0, 0.0, 0.0, 0.0, 0.0)  # bills with an amount, mean month, mean amount, Sxx, Sxy
         for w in range(n_windows):
             lo = _lower_bound(day, first, i + 1, starts[w, q]) if e >= 0 else 0
             while i >= lo:
                 if known[i] < a:
                     n += 1
-                    d = late[i]
+                    d, p, b = late[i], paid[i], billed[i]
                     if d == 0:
                         on_time += 1
                     if d == d:
+                        max_late = max(max_late, d) if n_late > 0 else d
                         n_late += 1
                         sum_late += d
-                        max_late = max(max_late, d) if n_late > 1 else d
-                    p, b = paid[i], billed[i]
-                    if d != d and (p == 0 or p != p):
+                    elif p == 0 or p != p:
                         missed += 1
                     if p > 0 and p < b:
                         partial += 1
                     if b == b:
                         sum_billed += b
-                        if p == p:
-                            sum_paid += p
-                        # Welford's update of the amount-on-month regression
-                        fit[0] += 1
-                        dx = month[i] - fit[1]
-                        fit[1] += dx / fit[0]
-                        fit[2] += (b - fit[2]) / fit[0]
-                        fit[3] += dx * (month[i] - fit[1])
-                        fit[4] += dx * (b - fit[2])
-                        if has_limit:
-                            u = b / limit[i]
-                            if np.isfinite(u):
-                                n_util += 1
-                                sum_util += u
+                        sum_paid += p if p == p else 0.0
+                        fit = _fit(fit, month_of[day[i] - first_day], b)
+                        u = b / limit[i] if has_limit else np.nan
+                        if np.isfinite(u):
+                            n_util += 1
+                            sum_util += u
                 i -= 1
-            _write_payment(
-                out, w * k, q, n, on_time, n_late, max_late, sum_late, missed, partial,
-                sum_paid, sum_billed, fit, n_util, sum_util, has_limit,
-            )  # fmt: skip
+            row = w * k
+            out[row, q] = n
+            out[row + 1, q] = _ratio(on_time, n)
+            out[row + 2, q] = max_late if n_late > 0 else np.nan
+            out[row + 3, q] = _ratio(sum_late, n_late)
+            out[row + 4, q] = missed
+            out[row + 5, q] = partial
+            out[row + 6, q] = _ratio(sum_paid, sum_billed)
+            out[row + 7, q] = _trend(fit)
+            if has_limit:
+                out[row + 8, q] = _ratio(sum_util, n_util)
+
+
+@_jit()
+def _ratio(top: float, bottom: float) -> float:
+    return top / bottom if bottom != 0 else np.nan
+
+
+@_jit()
+def _fit(fit: tuple, x: float, y: float) -> tuple:
+    """Welford's update of (count, mean x, mean y, Sxx, Sxy) with the point (x, y)."""
+    n, mx, my, sxx, sxy = fit
+    n += 1.0
+    dx = x - mx
+    mx += dx / n
+    my += (y - my) / n
+    return n, mx, my, sxx + dx * (x - mx), sxy + dx * (y - my)
+
+
+@_jit()
+def _trend(fit: tuple) -> float:
+    """OLS slope of y on x over the mean of y; NaN without two distinct x or a mean."""
+    n, _, my, sxx, sxy = fit
+    return sxy / sxx / my if n >= 2 and sxx > 0 and my != 0 else np.nan
 
 
 @_jit(parallel=True)
-def window_stats(
+def window_column(
     offsets: np.ndarray,
     day: np.ndarray,
     known: np.ndarray,
     values: np.ndarray,
-    rows: np.ndarray,
-    targets: np.ndarray,
     entity: np.ndarray,
     as_of: np.ndarray,
     starts: np.ndarray,
-    by_entity: np.ndarray,
+    targets: np.ndarray,
     out: np.ndarray,
 ) -> None:
-    """Fill the requested stats of ``values[rows[c]]`` for every window and query.
+    """Event count and stats of one value column, for every window and query.
 
-    ``targets[w, 0, 0]`` is the output row of window ``w``'s event count;
-    ``targets[w, 1 + c, s]`` the row of stat ``s`` (as in STATS) of column ``c``, -1
-    where not requested.
+    ``targets[w, 0]`` is the output row of window ``w``'s event count,
+    ``targets[w, 1 + s]`` that of stat ``s`` (count, sum, mean, max, min of the
+    non-missing values); -1 where not wanted. An empty ``values`` counts events only.
     """
     n_windows = starts.shape[0]
-    n_cols = rows.shape[0]
     nan = np.nan
-    for j in numba.prange(entity.shape[0]):
-        q = by_entity[j]
+    has_values = values.shape[0] > 0  # else only count events
+    for q in numba.prange(entity.shape[0]):
         a = as_of[q]
         e = entity[q]
         first = offsets[e] if e >= 0 else 0
         i = _lower_bound(day, first, offsets[e + 1], a) - 1 if e >= 0 else -1
         events = 0
-        acc = np.zeros((4, n_cols))  # count, sum, max, min
+        count = 0
+        total = high = low = 0.0
         for w in range(n_windows):
             lo = _lower_bound(day, first, i + 1, starts[w, q]) if e >= 0 else 0
             while i >= lo:
                 if known[i] < a:
                     events += 1
-                    for c in range(n_cols):
-                        v = values[rows[c], i]
-                        if v == v:
-                            if acc[0, c] == 0:
-                                acc[2, c] = v
-                                acc[3, c] = v
-                            else:
-                                acc[2, c] = max(acc[2, c], v)
-                                acc[3, c] = min(acc[3, c], v)
-                            acc[0, c] += 1
-                            acc[1, c] += v
+                    v = values[i] if has_values else nan
+                    if v == v:
+                        high = max(high, v) if count > 0 else v
+                        low = min(low, v) if count > 0 else v
+                        count += 1
+                        total += v
                 i -= 1
-            out[targets[w, 0, 0], q] = events
-            for c in range(n_cols):
-                seen = acc[0, c] > 0
-                figures = (
-                    acc[0, c],
-                    acc[1, c] if seen else nan,
-                    acc[1, c] / acc[0, c] if seen else nan,
-                    acc[2, c] if seen else nan,
-                    acc[3, c] if seen else nan,
-                )
-                for s in range(5):
-                    row = targets[w, 1 + c, s]
-                    if row >= 0:
-                        out[row, q] = figures[s]
+            seen = count > 0
+            figures = (
+                float(events),
+                float(count),
+                total if seen else nan,
+                total / count if seen else nan,
+                high if seen else nan,
+                low if seen else nan,
+            )
+            for s in range(6):
+                if targets[w, s] >= 0:
+                    out[targets[w, s], q] = figures[s]
+
+
+@_jit()
+def merge_lookup(
+    key_offsets: np.ndarray,
+    key_bytes: np.ndarray,
+    probe_offsets: np.ndarray,
+    probe_bytes: np.ndarray,
+    probe_order: np.ndarray,
+    n_valid: int,
+    found: np.ndarray,
+) -> None:
+    """``found[p]``: the position of string probe ``p`` among the sorted unique keys, or -1.
+
+    Strings are Arrow buffers (offsets, UTF-8 bytes), compared bytewise (the order of
+    pyarrow's sort). ``probe_order`` sorts the probes, the ``n_valid`` non-null first.
+    """
+    n_keys = key_offsets.shape[0] - 1
+    k = 0
+    for j in range(probe_order.shape[0]):
+        p = probe_order[j]
+        found[p] = -1
+        if j >= n_valid:
+            continue
+        lo, hi = probe_offsets[p], probe_offsets[p + 1]
+        while k < n_keys:
+            order = _compare(key_bytes, key_offsets[k], key_offsets[k + 1], probe_bytes, lo, hi)
+            if order >= 0:
+                if order == 0:
+                    found[p] = k
+                break
+            k += 1
+
+
+@_jit()
+def _compare(a: np.ndarray, a_lo: int, a_hi: int, b: np.ndarray, b_lo: int, b_hi: int) -> int:
+    """-1, 0 or 1 as bytes ``a[a_lo:a_hi]`` sort before, equal or after ``b[b_lo:b_hi]``."""
+    n = min(a_hi - a_lo, b_hi - b_lo)
+    for i in range(n):
+        x, y = a[a_lo + i], b[b_lo + i]
+        if x != y:
+            return -1 if x < y else 1
+    la, lb = a_hi - a_lo, b_hi - b_lo
+    return -1 if la < lb else (1 if la > lb else 0)

@@ -67,7 +67,9 @@ class FeatureInputError(ApplianceError, ValueError):
 class EventIndex:
     """One event history, grouped by entity and sorted by event day within each.
 
-    Build it with :meth:`EventIndex.build`; the arrays are not to be modified.
+    Build it with :meth:`EventIndex.build`. Its arrays are read-only; where the input
+    was already in order and of the right dtype they are views of the input arrays
+    (no copy), which must then not be modified either.
     """
 
     keys: np.ndarray
@@ -78,13 +80,14 @@ class EventIndex:
     event_day: np.ndarray
     """int64 days since 1970-01-01, ascending within each entity."""
     known_day: np.ndarray
-    """int64 day from which the event is fully known: the later of its event and known day."""
-    event_month: np.ndarray
-    """int32 months since 1970-01 of the event day (the x of amount trends)."""
-    values: np.ndarray
-    """float64 ``(len(columns), n_events)``, C-contiguous; NaN is missing."""
-    columns: tuple[str, ...]
-    """The value column names, in the row order of ``values``."""
+    """int64 day the event's facts became known; int64 min (NaT) for "on the event day"."""
+    values: Mapping[str, np.ndarray]
+    """float64 value columns in event order, C-contiguous; NaN is missing."""
+    first_day: int
+    """The earliest event day (0 when there are no events)."""
+    month_of: np.ndarray
+    """int32 month number (months since 1970-01) of day ``first_day + i``, for every
+    day up to the latest event: the x of amount trends, looked up by the kernels."""
     key_set: Any = field(default=None, repr=False)
     """String keys as a pyarrow array, for hashed lookups; None for integer keys."""
 
@@ -99,39 +102,46 @@ class EventIndex:
         """Group and sort events once; events with a missing entity key are left out.
 
         ``entity_keys`` are integers or strings: a numpy array (an object array may
-        hold None) or a pyarrow array (as read from the lake, used without a copy),
+        hold None) or a pyarrow array (as read from the lake, used without a copy);
         ``event_day`` and ``known_day`` datetime64 (any unit, truncated to days;
-        ``known_day`` NaT, or None for all, means "known on the event day"), ``values``
-        numeric columns of the same length (cast to float64). Events usually arrive
-        grouped by entity and in date order; any order works, only slower.
+        ``known_day`` NaT, or None for all, means "known on the event day"); ``values``
+        numeric columns of the same length (float64 is used as is, others converted).
+        Events usually arrive grouped by entity and in date order, and are then used
+        where they are; any order works, with a copy.
         """
         from appliance.features import _kernels, _keys
 
         n = len(event_day)
         day = _days(event_day, "event_day", n)
-        if (day == _NAT).any():
+        if n and day.min() == _NAT:
             raise FeatureInputError(
                 f"event_day has {int((day == _NAT).sum())} missing dates: "
                 "drop those events or fill their dates before building the index"
             )
         known = day if known_day is None else _days(known_day, "known_day", n)
-        known = np.maximum(known, day)  # NaT is int64 min: "known on the event day"
-        columns = tuple(values)
-        floats = [_floats(values[name], name, n) for name in columns]
+        columns = {name: _floats(column, name, n) for name, column in values.items()}
         encoded = _keys.encode(entity_keys)
-        if len(encoded.codes) != n:
-            raise FeatureInputError(f"{len(encoded.codes)} entity keys for {n} event days")
-        order, offsets, in_order = _kernels.group_order(encoded.codes, day, len(encoded.keys))
-        matrix = np.empty((len(columns), int(offsets[-1])), np.float64)
-        if in_order:  # the usual case: nothing to move, only copy
-            for row, column in enumerate(floats):
-                matrix[row] = column
-        else:
+        if int(encoded.run_lengths.sum()) != n:
+            raise FeatureInputError(
+                f"{int(encoded.run_lengths.sum())} entity keys for {n} event days"
+            )
+        order, offsets, in_order = _kernels.group_runs(
+            encoded.run_codes, encoded.run_lengths, day, len(encoded.keys)
+        )
+        if not in_order:
             day, known = day[order], known[order]
-            for row, column in enumerate(floats):
-                np.take(column, order, out=matrix[row])
-        month = _months(day)
-        return cls(encoded.keys, offsets, day, known, month, matrix, columns, encoded.key_set)
+            columns = {name: column[order] for name, column in columns.items()}
+        first_day, month_of = _month_table(day)
+        return cls(
+            keys=encoded.keys,
+            offsets=offsets,
+            event_day=_read_only(day),
+            known_day=_read_only(known),
+            values={name: _read_only(column) for name, column in columns.items()},
+            first_day=first_day,
+            month_of=month_of,
+            key_set=encoded.key_set,
+        )
 
     @property
     def n_events(self) -> int:
@@ -142,17 +152,13 @@ class EventIndex:
         return int(self.keys.shape[0])
 
     def column(self, name: str) -> np.ndarray:
-        """The sorted values of one column (a view)."""
-        return self.values[self.row(name)]
-
-    def row(self, name: str) -> int:
-        """The row of column ``name`` in ``values``."""
-        if name not in self.columns:
+        """One value column, in event order."""
+        if name not in self.values:
             raise FeatureInputError(
-                f"the event index has no column {name!r} (it has {', '.join(self.columns)}): "
+                f"the event index has no column {name!r} (it has {', '.join(self.values)}): "
                 "build it with that column among its values"
             )
-        return self.columns.index(name)
+        return self.values[name]
 
     def lookup(self, keys: Any) -> np.ndarray:
         """Entity index of each key (int64), -1 for unknown or missing keys.
@@ -203,12 +209,11 @@ def payment_history(
     plan = _Queries.make(index, query_keys, as_of, windows)
     stats = PAYMENT_STATS if limit else PAYMENT_STATS[:-1]
     out = np.empty((len(windows) * len(stats), plan.n), np.float64)
-    no_limit = np.empty(0, np.float64)
     _kernels.payment_history(
-        index.offsets, index.event_day, index.known_day, index.event_month,
+        index.offsets, index.event_day, index.known_day, index.month_of, index.first_day,
         index.column(billed), index.column(paid), index.column(days_late),
-        index.column(limit) if limit else no_limit,
-        plan.entity, plan.as_of, plan.starts, plan.by_entity, out,
+        index.column(limit) if limit else np.empty(0),
+        plan.entity, plan.as_of, plan.starts, out,
     )  # fmt: skip
     return {
         f"pay_{stat}_{w}m": out[rank * len(stats) + s]
@@ -234,23 +239,26 @@ def window_stats(
     from appliance.features import _kernels
 
     plan = _Queries.make(index, query_keys, as_of, windows)
-    names = list(columns)
-    rows = np.array([index.row(n) for n in names], np.int64)
-    targets = np.full((len(windows), 1 + len(names), len(WINDOW_STATS)), -1, np.int64)
-    result: list[str] = []
+    wanted = {name: _stat_names(name, stats) for name, stats in columns.items()}
+    targets = {name: np.full((len(windows), 6), -1, np.int64) for name in [*wanted, ""]}
+    names: list[str] = []
     for w, rank in zip(windows, plan.rank, strict=True):
-        targets[rank, 0, 0] = len(result)
-        result.append(f"events_{w}m")
-        for c, name in enumerate(names):
-            for stat in _stat_names(name, columns[name]):
-                targets[rank, 1 + c, WINDOW_STATS.index(stat)] = len(result)
-                result.append(f"{name}_{stat}_{w}m")
-    out = np.empty((len(result), plan.n), np.float64)
-    _kernels.window_stats(
-        index.offsets, index.event_day, index.known_day, index.values, rows, targets,
-        plan.entity, plan.as_of, plan.starts, plan.by_entity, out,
-    )  # fmt: skip
-    return {name: out[row] for row, name in enumerate(result)}
+        targets[next(iter(targets))][rank, 0] = len(names)  # one pass also counts events
+        names.append(f"events_{w}m")
+        for name, stats in wanted.items():
+            for stat in stats:
+                targets[name][rank, 1 + WINDOW_STATS.index(stat)] = len(names)
+                names.append(f"{name}_{stat}_{w}m")
+    if wanted:
+        del targets[""]  # the first column's pass counts the events
+    out = np.empty((len(names), plan.n), np.float64)
+    for name, rows in targets.items():
+        column = index.column(name) if name else np.empty(0)
+        _kernels.window_column(
+            index.offsets, index.event_day, index.known_day, column,
+            plan.entity, plan.as_of, plan.starts, rows, out,
+        )  # fmt: skip
+    return {name: out[row] for row, name in enumerate(names)}
 
 
 # -- queries ---------------------------------------------------------------------------
@@ -264,7 +272,6 @@ class _Queries:
     as_of: np.ndarray  # int64 days
     starts: np.ndarray  # int64 (windows, queries): first day, windows by ascending length
     rank: list[int]  # each requested window's row in ``starts``
-    by_entity: np.ndarray  # queries in entity order: neighbouring queries read neighbouring events
 
     @property
     def n(self) -> int:
@@ -280,9 +287,7 @@ class _Queries:
         starts = np.empty((len(months), len(day)), np.int64)
         for row, w in enumerate(ascending):
             starts[row] = _per_calendar_day(day, partial(_months_back, months=w), np.int64)
-        entity = index.lookup(keys)
-        by_entity = np.argsort(entity, kind="stable")
-        return cls(entity, day, starts, [ascending.index(w) for w in months], by_entity)
+        return cls(index.lookup(keys), day, starts, [ascending.index(w) for w in months])
 
 
 def _windows(windows: Sequence[int]) -> list[int]:
@@ -309,14 +314,14 @@ def _stat_names(column: str, stats: Sequence[str]) -> list[str]:
 
 
 def _days(dates: Any, name: str, n: int) -> np.ndarray:
-    """datetime64 of any unit as int64 days (NaT as int64 min)."""
+    """datetime64 of any unit as int64 days (NaT as int64 min); a view for datetime64[D]."""
     array = np.asarray(dates)
     if array.dtype.kind != "M" or array.shape != (n,):
         raise FeatureInputError(
             f"{name} must be a one-dimensional datetime64 array of {n} dates; "
             f"got {array.dtype} with shape {array.shape}"
         )
-    return array.astype("datetime64[D]").astype(np.int64)
+    return array.astype("datetime64[D]", copy=False).view(np.int64)
 
 
 def _months_back(days: np.ndarray, months: int) -> np.ndarray:
@@ -330,13 +335,13 @@ def _months_back(days: np.ndarray, months: int) -> np.ndarray:
     return first + np.minimum(offset, length - 1)
 
 
-def _months(days: np.ndarray) -> np.ndarray:
-    """int32 months since 1970-01 of valid int64 days."""
-    return _per_calendar_day(days, _month_number, np.int32)
-
-
-def _month_number(days: np.ndarray) -> np.ndarray:
-    return days.astype("datetime64[D]").astype("datetime64[M]").astype(np.int32)
+def _month_table(days: np.ndarray) -> tuple[int, np.ndarray]:
+    """The first day, and the month number of every day from it to the last day."""
+    if len(days) == 0:
+        return 0, np.zeros(1, np.int32)
+    first, last = int(days.min()), int(days.max())
+    span = np.arange(first, last + 1, dtype=np.int64).astype("datetime64[D]")
+    return first, span.astype("datetime64[M]").astype(np.int32)
 
 
 def _per_calendar_day(
@@ -351,7 +356,8 @@ def _per_calendar_day(
     out = np.full(days.shape, _NAT if dtype == np.int64 else 0, dtype)
     if not valid.any():
         return out
-    low, high = int(days[valid].min()), int(days[valid].max())
+    some = days if valid.all() else days[valid]
+    low, high = int(some.min()), int(some.max())
     if high - low < len(days) // 4:
         table = compute(np.arange(low, high + 1, dtype=np.int64)).astype(dtype)
         np.take(table, days - low, out=out, mode="clip")
@@ -372,4 +378,10 @@ def _floats(column: Any, name: str, n: int) -> np.ndarray:
             f"value column {name!r} must be a one-dimensional numeric array of {n} values; "
             f"got {array.dtype} with shape {array.shape}"
         )
-    return array.astype(np.float64, copy=False)
+    return np.ascontiguousarray(array, dtype=np.float64)
+
+
+def _read_only(array: np.ndarray) -> np.ndarray:
+    view = array.view()
+    view.flags.writeable = False
+    return view
