@@ -5,6 +5,8 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+from sqlite_utils import Database
+
 from appliance.home import DataHome
 from appliance.store.db import connect
 
@@ -28,6 +30,7 @@ def build_demo_lake(root: Path, rows: int = DEMO_ROWS) -> DataHome:
         schema = match_source(schemas, path.name)
         if schema is not None:
             ingest_file(home, db, path, schema, actor="test")
+    _classify_tiles(home, db)
     db.close()
     return home
 
@@ -35,3 +38,16 @@ def build_demo_lake(root: Path, rows: int = DEMO_ROWS) -> DataHome:
 def copy_home(template: DataHome, root: Path) -> DataHome:
     shutil.copytree(template.root, root)
     return DataHome(root)
+
+
+def _classify_tiles(home: DataHome, db: Database) -> None:
+    """The imagery job on the demo tiles, so the credit spec's hazard features have data."""
+    from datetime import date
+
+    from imagery_edge.device import open_classifier
+    from imagery_edge.job import run_imagery
+    from imagery_edge.model_info import load_model_info
+
+    info = load_model_info()
+    choice = open_classifier("cpu", 1, 256, info)
+    run_imagery(home, db, choice.classifier, info, today=date(2026, 1, 1), actor="test")

@@ -62,8 +62,9 @@ def test_credit_model_beats_the_baseline_and_is_registered(lake: DataHome) -> No
     names = [f["name"] for f in outcome.version.feature_schema]
     assert "gender" not in names and "birth_date" not in names
     assert [d["name"] for d in outcome.version.datasets] == [
-        "credit_applications", "credit_customers", "credit_phone_bills",
+        "credit_applications", "credit_customers", "credit_phone_bills", "tile_labels",
     ]  # fmt: skip
+    assert {"flood_months_1y", "drought_months_5y"} <= set(names)
 
 
 def test_same_data_and_seed_give_the_same_model_bytes(lake: DataHome) -> None:
@@ -113,7 +114,8 @@ def test_future_records_do_not_change_any_feature(lake: DataHome) -> None:
         "amount_paid": pa.array(np.zeros(n)),
     }.items():
         planted = planted.set_column(planted.schema.get_field_index(name), name, values)
-    tables = {name: sources.table(name) for name in ("credit_applications", "credit_customers")}
+    kept = ("credit_applications", "credit_customers", "tile_labels")
+    tables = {name: sources.table(name) for name in kept}
     tables["credit_phone_bills"] = pa.concat_tables([bills, planted])
     after = prepare(spec, TableSources(tables), quiet)
     np.testing.assert_array_equal(before.x, after.x)
@@ -151,7 +153,8 @@ def test_a_leaking_feature_is_refused_naming_it(lake: DataHome) -> None:
     sources = LakeSources(lake, db)
     apps = sources.table("credit_applications")
     leaked = apps.append_column("arrears_after_12m", pa.compute.multiply(apps["defaulted"], 90))
-    tables = {n: sources.table(n) for n in ("credit_customers", "credit_phone_bills")}
+    kept = ("credit_customers", "credit_phone_bills", "tile_labels")
+    tables = {n: sources.table(n) for n in kept}
     tables["credit_applications"] = leaked
     term = '[[features]]\ncolumn = "term_months"'
     leak = term + '\n\n[[features]]\ncolumn = "arrears_after_12m"'
@@ -205,7 +208,8 @@ def test_incremental_training_continues_the_production_booster(lake: DataHome) -
 
     db = connect(lake.db_path)
     early = spec_variant(lake, "credit_default", lambda t: t.replace(
-        'until = "2025-03-31"', 'until = "2024-10-31"'))  # fmt: skip
+        'until = "2025-03-31"', 'until = "2024-10-31"').replace(
+        "backtest_months = 2", "backtest_months = 0"))  # fmt: skip
     first = train_usecase(lake, db, early, actor="t", progress=quiet).version
     promote(db, "credit_default", first.version, actor="t", reason="r", override_fairness="test")
     spec = locate_spec(lake, "credit_default")

@@ -1,7 +1,8 @@
 """`appliance demo`: a fresh home, the demo data, the whole life cycle once.
 
-It grows as the life cycle does: today it generates, ingests, profiles, trains the
-three demo use cases, promotes each through the gates and verifies the audit chain;
+It grows as the life cycle does: today it generates, ingests, profiles, classifies the
+satellite tiles, trains the three demo use cases, promotes each through the gates and
+verifies the audit chain;
 compiling, scoring, drift and publishing join it as they land.
 """
 
@@ -39,6 +40,7 @@ def command(ctx: click.Context, app: AppContext, rows: int | None, seed: int) ->
     """Fresh home, demo data, the whole life cycle once; then says where to look."""
     from appliance import audit, demo
     from appliance.cli.home_cmds import command as init_command
+    from appliance.cli.imagery import command as imagery_command
     from appliance.cli.ingest import sweep_inbox
     from appliance.cli.profile import command as profile_command
 
@@ -49,17 +51,19 @@ def command(ctx: click.Context, app: AppContext, rows: int | None, seed: int) ->
             "pass a new --home DIR"
         )
     started = time.perf_counter()
-    _step("1/5 laying out the data home")
+    _step("1/6 laying out the data home")
     ctx.invoke(init_command)
     db = app.store()
-    _step("2/5 generating demo data")
+    _step("2/6 generating demo data")
     demo.generate(home.dir("inbox"), rows=rows or demo.DEFAULT_ROWS, seed=seed, progress=_step)
-    _step("3/5 ingesting the inbox")
+    _step("3/6 ingesting the inbox")
     results = sweep_inbox(app, db)
-    _step("4/5 profiling the outcome datasets")
+    _step("4/6 profiling the outcome datasets")
     for dataset, target in PROFILES.items():
         ctx.invoke(profile_command, dataset=dataset, target=target)
-    _step("5/5 training and promoting the demo use cases")
+    _step("5/6 classifying the satellite tiles into regional hazard labels")
+    ctx.invoke(imagery_command)
+    _step("6/6 training and promoting the demo use cases")
     trained = [_train_and_promote(app, db, usecase) for usecase in USECASES]
     report = audit.verify(db)
     total_in = sum(r.run.rows_in for r in results)
