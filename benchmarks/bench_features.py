@@ -4,32 +4,34 @@ Usage::
 
     .venv/bin/python benchmarks/bench_features.py [--customers 1000000] [--months 24]
 
-Generates (seeded numpy) ``customers`` x ``months`` monthly phone bills: a latent
-reliability per customer drives late payments (~25 % of bills, days late roughly
-exponential), missed bills (~5 %, no paid date, nothing paid) and partial payments;
-each customer has one as-of date somewhere in the last 6 months of their bills. Then
-computes the same features, for windows of 3, 6 and 12 months, two ways, each in a
-fresh subprocess:
+Generates (seeded numpy, untimed) ``customers`` x ``months`` monthly phone bills: a
+latent reliability per customer drives late payments (~23 % of bills, days late
+roughly exponential), missed bills (~6 %: no paid date, nothing paid) and partial
+payments (~6 %); each customer has one as-of date somewhere in the last 6 months of
+their bills, and the queries come in shuffled order. Then computes the same features
+(``payment_history``: 8 statistics for each of the windows of 3, 6 and 12 months),
+two ways:
 
 * appliance: ``EventIndex.build`` over all bills plus ``payment_history``
   (``appliance.features.windows``, numba kernels);
 * pandas: the idiomatic peer, a vectorised groupby over a point-in-time filtered
-  frame: merge each customer's as-of date onto the bills, drop what is not known
-  before it (bill date or paid date not before the as-of date), then per window a
-  mask and one ``groupby("customer")`` of sums, counts and maxima, from which the
-  ratios, means and the OLS trend (from sums of x, y, xy, xx) follow.
+  frame: join each customer's as-of date onto the bills, drop the bills not known
+  before it, then per window a mask and one ``groupby`` of sums, counts and maxima,
+  from which the ratios, means and the OLS trend (from sums of x, xx, xy) follow.
 
-Bills are point-in-time: a bill counts only if its bill date and its paid date (the
-date it became known; a missed bill's is its bill date) are before the as-of date.
-Both paths start from the same in-memory columns (numpy arrays for one, the
-equivalent DataFrames for the other); generating them is not timed. The appliance
-runs once on a tiny slice first (its warm-up: loading or compiling the kernels),
-reported but not counted; a separate child compiles the kernels with an empty numba
-cache, to report the cold compile time. Each path is timed over ``--repeats`` runs in
-its process (median). Peak memory is the process's high-water mark (VmHWM) during the
-timed runs, reset after data generation. Both paths' features for a sample of a few
-thousand customers must agree within 1e-9 (relative; 1e-12 absolute). The last line
-printed is one JSON object.
+A bill counts only if its bill date and its paid date (the day it became known; a
+missed bill's is its bill date) are before the as-of date. Both paths start from the
+same in-memory columns, the customer ids an Arrow string array as read from the lake
+(pandas' own string column is Arrow-backed too); the bills are grouped by customer,
+as the lake holds them. Each run is a fresh subprocess, the two paths alternating, so
+a busy machine slows both alike; only the computation is timed. Each path first runs
+on ten customers (its warm-up: the appliance loads its compiled kernels from numba's
+cache, pandas its lazily imported internals), reported but not counted; one more
+child compiles the kernels into an empty cache, to report the cold compile time.
+Peak memory is the process's high-water mark (VmHWM), reset just before the timed
+call, so the input data is in ``rss_before`` and not in the increase. Both paths'
+features for a sample of a few thousand customers must agree within 1e-9 (relative;
+1e-12 absolute). The last line printed is one JSON object.
 """
 
 from __future__ import annotations
@@ -97,16 +99,15 @@ def generate(customers: int, months: int, seed: int) -> dict[str, np.ndarray]:
     }
 
 
-def customer_ids(numbers: np.ndarray) -> np.ndarray:
-    """``CR0000042``-style ids, an object array of str (what the lake's columns become)."""
+def customer_ids(numbers: np.ndarray) -> Any:
+    """``CR0000042``-style ids as a pyarrow string array: a customer_id column of the lake."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
     unique, inverse = np.unique(numbers, return_inverse=True)
     width = max(7, len(str(int(unique.max(initial=0)))))
     text = pc.utf8_lpad(pc.cast(pa.array(unique), pa.string()), width=width, padding="0")
-    ids = pc.binary_join_element_wise("CR", text, "").to_numpy(zero_copy_only=False)
-    return ids[inverse]
+    return pc.binary_join_element_wise("CR", text, "").take(pa.array(inverse))
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
@@ -129,12 +130,15 @@ def appliance_features(data: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
 
 
 def pandas_frames(data: dict[str, np.ndarray]) -> tuple[Any, Any]:
-    """The same columns as DataFrames (untimed: a pandas user's data would start here)."""
+    """The same columns as DataFrames (untimed: a pandas user's data would start here).
+
+    The ids become pandas' default string column, itself backed by Arrow (pandas 3).
+    """
     import pandas as pd
 
     bills = pd.DataFrame(
         {
-            "customer": data["customer_id"],
+            "customer": pd.Series(data["customer_id"], dtype="str"),
             "bill_day": data["bill_day"],
             "paid_day": data["paid_day"],
             "billed": data["billed"],
@@ -142,7 +146,9 @@ def pandas_frames(data: dict[str, np.ndarray]) -> tuple[Any, Any]:
             "days_late": data["days_late"],
         }
     )
-    queries = pd.DataFrame({"customer": data["query_customer_id"], "as_of": data["as_of"]})
+    queries = pd.DataFrame(
+        {"customer": pd.Series(data["query_customer_id"], dtype="str"), "as_of": data["as_of"]}
+    )
     return bills, queries
 
 
@@ -217,15 +223,16 @@ def _pandas_window(agg: Any, w: int) -> dict[str, np.ndarray]:
 
 
 def _memory_kib(field: str) -> int:
+    """A ``/proc/self/status`` figure (VmRSS, VmHWM) in KiB."""
     with open("/proc/self/status") as handle:
         for line in handle:
             if line.startswith(field + ":"):
                 return int(line.split()[1])
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    raise OSError(f"no {field} in /proc/self/status")
 
 
 def _reset_peak() -> bool:
-    """Reset the high-water mark (VmHWM) so it covers only what follows."""
+    """Reset the high-water mark (VmHWM) so that it covers only what follows."""
     try:
         with open("/proc/self/clear_refs", "w") as handle:
             handle.write("5")
@@ -234,15 +241,26 @@ def _reset_peak() -> bool:
     return True
 
 
-def child(kind: str, customers: int, months: int, repeats: int, sample_path: Path) -> dict:
-    data = generate(customers, months, SEED)
+def save_data(data: dict[str, np.ndarray], folder: Path) -> None:
+    folder.mkdir(parents=True)
+    for name, values in data.items():
+        np.save(folder / f"{name}.npy", values)
+
+
+def load_data(folder: Path) -> dict[str, Any]:
+    data: dict[str, Any] = {p.stem: np.load(p) for p in sorted(folder.glob("*.npy"))}
     data["customer_id"] = customer_ids(data["customer"])
     data["query_customer_id"] = customer_ids(data["query_customer"])
+    return data
+
+
+def child(kind: str, folder: Path, sample_path: Path) -> dict[str, Any]:
+    """One timed run of one path, in a fresh process; the sample of features is saved."""
+    data = load_data(folder)
     if kind == "compile":
         return {"kind": kind, "compile_s": _warm_up(data)}
-    result: dict[str, Any] = {"kind": kind, "rows": len(data["bill_day"])}
+    result = {"kind": kind, "rows": len(data["bill_day"]), "warm_up_s": _warm_up(data, kind)}
     if kind == "appliance":
-        result["warm_up_s"] = _warm_up(data)
 
         def call() -> dict[str, np.ndarray]:
             return appliance_features(data)
@@ -255,13 +273,12 @@ def child(kind: str, customers: int, months: int, repeats: int, sample_path: Pat
 
     reset = _reset_peak()
     rss_before = _memory_kib("VmRSS")
-    seconds = []
-    for _ in range(repeats):
-        features: dict[str, np.ndarray] = {}  # the previous run's are freed first
-        start = time.perf_counter()
-        features = call()
-        seconds.append(time.perf_counter() - start)
-    peak = _memory_kib("VmHWM" if reset else "ru_maxrss")
+    start = time.perf_counter()
+    features = call()
+    seconds = time.perf_counter() - start
+    # without a resettable high-water mark: the whole process's peak (ru_maxrss, KiB)
+    peak = _memory_kib("VmHWM") if reset else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    customers = len(data["as_of"])
     picks = np.random.default_rng(SEED).choice(customers, min(SAMPLE, customers), replace=False)
     sample: dict[str, Any] = {k: v[picks] for k, v in features.items()}
     np.savez(sample_path, **sample)
@@ -274,32 +291,26 @@ def child(kind: str, customers: int, months: int, repeats: int, sample_path: Pat
     }
 
 
-def _warm_up(data: dict[str, np.ndarray]) -> float:
-    """Seconds for the first call on a tiny slice: kernels loaded from cache or compiled."""
+def _warm_up(data: dict[str, Any], kind: str = "appliance") -> float:
+    """Seconds for a first call on ten customers: the appliance loads (or compiles) its
+    kernels, pandas its lazily imported internals. Not counted in the timings."""
     tiny = {k: v[:240] for k, v in data.items() if k not in ("query_customer_id", "as_of")}
-    tiny["query_customer_id"] = data["customer_id"][:240:24]
+    tiny["query_customer_id"] = data["customer_id"][:240].take(np.arange(0, 240, 24))
     tiny["as_of"] = data["bill_day"][12:240:24]
     start = time.perf_counter()
-    appliance_features(tiny)
+    if kind == "appliance":
+        appliance_features(tiny)
+    else:
+        pandas_features(*pandas_frames(tiny))
     return time.perf_counter() - start
 
 
-def spawn(kind: str, args: argparse.Namespace, tmp: Path, env: dict[str, str]) -> dict:
-    command = [
-        sys.executable,
-        str(Path(__file__).resolve()),
-        "--child",
-        kind,
-        "--customers",
-        str(args.customers),
-        "--months",
-        str(args.months),
-        "--repeats",
-        str(args.repeats),
-        "--sample",
-        str(tmp / f"{kind}.npz"),
-    ]
-    done = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
+def spawn(kind: str, folder: Path, sample: Path, env: dict[str, str]) -> dict[str, Any]:
+    script = str(Path(__file__).resolve())
+    command = [sys.executable, script, "--child", kind, "--data", str(folder)]
+    done = subprocess.run(
+        [*command, "--sample", str(sample)], capture_output=True, text=True, env=env, check=False
+    )
     if done.returncode != 0:
         raise SystemExit(f"{kind} run failed (exit {done.returncode}):\n{done.stderr}")
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -325,20 +336,23 @@ def agreement(ours: Any, theirs: Any) -> tuple[bool, float, list[str]]:
     return not differ, worst, differ
 
 
-def summarise(run: dict[str, Any]) -> dict[str, Any]:
-    median = statistics.median(run["seconds"])
+def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Median, min and max over the repeats of one path."""
+    seconds = [r["seconds"] for r in runs]
+    median = statistics.median(seconds)
+    peak = statistics.median(r["peak_rss_kib"] for r in runs)
+    before = statistics.median(r["rss_before_kib"] for r in runs)
     out = {
         "seconds_median": round(median, 3),
-        "seconds_min": round(min(run["seconds"]), 3),
-        "seconds_max": round(max(run["seconds"]), 3),
-        "repeats": len(run["seconds"]),
-        "rows_per_s": round(run["rows"] / median),
-        "peak_rss_mib": round(run["peak_rss_kib"] / 1024, 1),
-        "rss_before_mib": round(run["rss_before_kib"] / 1024, 1),
-        "peak_increase_mib": round(max(0, run["peak_rss_kib"] - run["rss_before_kib"]) / 1024, 1),
+        "seconds_min": round(min(seconds), 3),
+        "seconds_max": round(max(seconds), 3),
+        "repeats": len(runs),
+        "rows_per_s": round(runs[0]["rows"] / median),
+        "peak_rss_mib": round(peak / 1024, 1),
+        "rss_before_mib": round(before / 1024, 1),
+        "peak_increase_mib": round(max(0.0, peak - before) / 1024, 1),
     }
-    if "warm_up_s" in run:
-        out["warm_up_s"] = round(run["warm_up_s"], 3)
+    out["warm_up_s"] = round(statistics.median(r["warm_up_s"] for r in runs), 3)
     return out
 
 
@@ -359,9 +373,11 @@ def report(args: argparse.Namespace, figures: dict[str, Any]) -> dict[str, Any]:
             f" max {f['seconds_max']:.2f}), {f['rows_per_s']:,} rows/s,"
             f" peak RSS {f['peak_rss_mib']} MiB (+{f['peak_increase_mib']} MiB over the inputs)"
         )
+    cold = figures["compile_s"]
     print(
-        f"kernels: cold compile {figures['compile_s']:.2f} s, warm-up from cache "
-        f"{app['warm_up_s']:.2f} s (neither counted above)"
+        f"kernels: cold compile {'not timed' if cold is None else f'{cold:.2f} s'}, "
+        f"warm-up from cache {app['warm_up_s']:.2f} s (pandas' warm-up "
+        f"{peer['warm_up_s']:.2f} s; none counted above)"
     )
     print(
         f"sample of {figures['sample']} customers: "
@@ -386,17 +402,29 @@ def report(args: argparse.Namespace, figures: dict[str, Any]) -> dict[str, Any]:
 def measure(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     path = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)
     env = {**os.environ, "PYTHONPATH": path}
-    cold = spawn("compile", args, tmp, {**env, "NUMBA_CACHE_DIR": str(tmp / "numba-cache")})
-    print(f"cold compile of the kernels (empty cache): {cold['compile_s']:.2f} s", flush=True)
-    figures: dict[str, Any] = {"compile_s": round(cold["compile_s"], 3)}
-    for kind in ("appliance", "pandas"):
-        run = spawn(kind, args, tmp, env)
-        figures[kind] = summarise(run)
-        print(
-            f"  {kind:<10} {', '.join(f'{s:.2f}' for s in run['seconds'])} s"
-            f"  peak RSS {run['peak_rss_kib'] / 1024:.0f} MiB",
-            flush=True,
+    started = time.perf_counter()
+    save_data(generate(args.customers, args.months, SEED), tmp / "data")
+    print(f"generated the bills in {time.perf_counter() - started:.1f} s", flush=True)
+    compile_s = None
+    if args.cold_compile:
+        cache = {**env, "NUMBA_CACHE_DIR": str(tmp / "numba-cache")}
+        compile_s = round(
+            spawn("compile", tmp / "data", tmp / "compile.npz", cache)["compile_s"], 3
         )
+        print(f"cold compile of the kernels (empty cache): {compile_s:.2f} s", flush=True)
+    runs: dict[str, list[dict[str, Any]]] = {kind: [] for kind in ("appliance", "pandas")}
+    for repeat in range(args.repeats):  # alternating, so a busy machine slows both alike
+        for kind, kind_runs in runs.items():
+            run = spawn(kind, tmp / "data", tmp / f"{kind}.npz", env)
+            kind_runs.append(run)
+            print(
+                f"  repeat {repeat + 1} {kind:<10} {run['seconds']:6.2f} s"
+                f"  peak RSS {run['peak_rss_kib'] / 1024:6.0f} MiB"
+                f" (+{(run['peak_rss_kib'] - run['rss_before_kib']) / 1024:.0f} MiB)",
+                flush=True,
+            )
+    figures: dict[str, Any] = {"compile_s": compile_s}
+    figures.update({kind: summarise(kind_runs) for kind, kind_runs in runs.items()})
     with np.load(tmp / "appliance.npz") as ours, np.load(tmp / "pandas.npz") as theirs:
         agree, worst, differ = agreement(dict(ours), dict(theirs))
     figures["sample"] = min(SAMPLE, args.customers)
@@ -412,20 +440,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--customers", type=int, default=1_000_000, help="customers")
     parser.add_argument("--months", type=int, default=24, help="monthly bills per customer")
     parser.add_argument("--repeats", type=int, default=3, help="timed runs per path")
+    parser.add_argument(
+        "--no-cold-compile",
+        dest="cold_compile",
+        action="store_false",
+        help="skip timing a compile into an empty numba cache (~8 s)",
+    )
     parser.add_argument("--child", choices=KINDS, help=argparse.SUPPRESS)
+    parser.add_argument("--data", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--sample", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
         sys.path.insert(0, str(ROOT))
-        run = child(args.child, args.customers, args.months, args.repeats, args.sample)
-        print(json.dumps(run))
+        print(json.dumps(child(args.child, args.data, args.sample)))
         return 0
     if args.customers < 10 or args.months < 12 or args.repeats < 1:
         parser.error("need --customers >= 10, --months >= 12 and --repeats >= 1")
     print(
         f"features benchmark: {args.customers:,} customers x {args.months} bills "
         f"({args.customers * args.months:,} rows), windows {WINDOWS}, "
-        f"{args.repeats} repeat(s), {os.cpu_count()} CPU(s)",
+        f"{args.repeats} repeat(s), {os.cpu_count()} CPU(s), fresh subprocess per run",
         flush=True,
     )
     with tempfile.TemporaryDirectory(prefix="bench-features-") as tmp:

@@ -49,8 +49,8 @@ def months_back(day: date, months: int) -> date:
     return date(year, month0 + 1, min(day.day, last))
 
 
-def counted(events: list[Event], key: str, as_of: date | None, months: int) -> list[Event]:
-    if as_of is None:
+def counted(events: list[Event], key: str | None, as_of: date | None, months: int) -> list[Event]:
+    if as_of is None or key is None:
         return []
     start = months_back(as_of, months)
     return [
@@ -142,8 +142,33 @@ as_of_days = st.one_of(
         [date(2024, 2, 29), date(2024, 3, 31), date(2024, 5, 31), date(2024, 3, 1), None]
     ),
 )
-queries = st.lists(st.tuples(st.sampled_from([*KEYS, "zz"]), as_of_days), min_size=1, max_size=8)
+queries = st.lists(
+    st.tuples(st.sampled_from([*KEYS, "zz", None]), as_of_days), min_size=1, max_size=8
+)
 window_sets = st.sampled_from([(3, 6, 12), (1, 3), (6, 1, 2), (12,)])
+Asked = list[tuple[str | None, date | None]]
+
+
+@st.composite
+def scenarios(draw: st.DrawFn) -> tuple[list[Event], Asked]:
+    """A history, and queries that often ask about one of its events' entity on (or a
+    day off) that event's day or known day, or where a window would start on its
+    day: where off-by-one errors live."""
+    history = draw(st.lists(events(), max_size=40))
+    anywhere = st.tuples(st.sampled_from([*KEYS, "zz", None]), as_of_days)
+    if not history:
+        return history, draw(st.lists(anywhere, min_size=1, max_size=8))
+    edge = st.sampled_from(history).flatmap(
+        lambda e: st.tuples(
+            st.just(e.key),
+            st.sampled_from(
+                [e.day, e.known or e.day]
+                + [(e.known or e.day) + timedelta(days=d) for d in (-1, 1)]
+                + [months_back(e.day, -w) for w in (1, 2, 3, 6, 12)]
+            ),
+        )
+    )
+    return history, draw(st.lists(st.one_of(anywhere, edge, edge), min_size=1, max_size=8))
 
 
 def build(history: list[Event], keys: str = "object") -> EventIndex:
@@ -162,7 +187,7 @@ def build(history: list[Event], keys: str = "object") -> EventIndex:
     )
 
 
-def query_arrays(asked: list[tuple[str, date | None]]) -> tuple[np.ndarray, np.ndarray]:
+def query_arrays(asked: Asked) -> tuple[np.ndarray, np.ndarray]:
     keys = np.array([k for k, _ in asked], dtype=object)
     days = np.array([d or "NaT" for _, d in asked], dtype="datetime64[D]")
     return keys, days
@@ -179,14 +204,12 @@ def assert_same(ours: dict[str, np.ndarray], expected: dict[str, list[float]]) -
 # -- against the reference -------------------------------------------------------------
 
 
-@settings(max_examples=60, deadline=None)
-@given(st.lists(events(), max_size=40), queries, window_sets, st.booleans())
+@settings(max_examples=80, deadline=None)
+@given(scenarios(), window_sets, st.booleans())
 def test_payment_history_matches_reference(
-    history: list[Event],
-    asked: list[tuple[str, date | None]],
-    windows: tuple[int, ...],
-    with_limit: bool,
+    scenario: tuple[list[Event], Asked], windows: tuple[int, ...], with_limit: bool
 ) -> None:
+    history, asked = scenario
     keys, as_of = query_arrays(asked)
     ours = payment_history(
         build(history), keys, as_of, windows, limit="limit" if with_limit else None
@@ -199,11 +222,12 @@ def test_payment_history_matches_reference(
     assert_same(ours, expected)
 
 
-@settings(max_examples=40, deadline=None)
-@given(st.lists(events(), max_size=40), queries, window_sets)
+@settings(max_examples=50, deadline=None)
+@given(scenarios(), window_sets)
 def test_window_stats_matches_reference(
-    history: list[Event], asked: list[tuple[str, date | None]], windows: tuple[int, ...]
+    scenario: tuple[list[Event], Asked], windows: tuple[int, ...]
 ) -> None:
+    history, asked = scenario
     wanted = {"billed": ["sum", "mean", "count"], "days_late": ["max", "min"]}
     keys, as_of = query_arrays(asked)
     ours = window_stats(build(history), keys, as_of, windows, wanted)
@@ -218,7 +242,7 @@ def test_window_stats_matches_reference(
 @settings(max_examples=25, deadline=None)
 @given(st.lists(events(), min_size=1, max_size=40), queries, st.randoms(use_true_random=False))
 def test_event_order_and_key_container_do_not_matter(
-    history: list[Event], asked: list[tuple[str, date | None]], rnd: Random
+    history: list[Event], asked: Asked, rnd: Random
 ) -> None:
     keys, as_of = query_arrays(asked)
     shuffled = list(history)
@@ -323,12 +347,41 @@ def test_many_as_of_dates_take_the_table_path_and_agree() -> None:
     assert list(window_starts(days, 5)[:800]) == expected
 
 
+def test_key_containers_and_the_hashing_path_agree(monkeypatch: pytest.MonkeyPatch) -> None:
+    from appliance.features import _keys
+
+    history, asked = seeded_history(customers=40)
+    keys, as_of = query_arrays(asked)
+    expected = payment_history(build(history), keys, as_of)
+    interleaved = sorted(history, key=lambda e: (e.day, e.key))  # one run per event
+    monkeypatch.setattr(_keys, "HASH_FIRST", 0)
+    index = build(interleaved, keys="arrow")
+    sliced = pa.array(["x", *keys]).slice(1)  # an Arrow array with an offset
+    chunked = pa.chunked_array([keys[:7].tolist(), keys[7:].tolist()])
+    for probe in (sliced, chunked, keys.astype(str)):
+        got = payment_history(index, probe, as_of)
+        for name in expected:
+            np.testing.assert_allclose(got[name], expected[name], rtol=RTOL, err_msg=name)
+    assert list(index.lookup(pa.array([asked[3][0], None, "nobody"]))) == [3, -1, -1]
+    assert not index.event_day.flags.writeable
+
+
+def test_window_stats_without_columns_counts_events() -> None:
+    history, asked = seeded_history(customers=5)
+    keys, as_of = query_arrays(asked)
+    out = window_stats(build(history), keys, as_of, (12, 3), {})
+    assert list(out) == ["events_12m", "events_3m"]
+    expected = payment_history(build(history), keys, as_of, (12, 3))
+    np.testing.assert_array_equal(out["events_3m"], expected["pay_n_bills_3m"])
+
+
 def test_integer_keys_numpy_or_arrow() -> None:
     day = np.array(["2024-01-10", "2024-02-10", "2024-01-20"], dtype="datetime64[D]")
     values = {"billed": np.array([1.0, 2.0, 4.0])}
     for keys in (np.array([7, 7, 3]), pa.array([7, 7, 3])):
         index = EventIndex.build(keys, day, None, values)
         assert list(index.keys) == [3, 7]
+        assert index.n_entities == 2
         assert list(index.lookup(np.array([7, 3, 5]))) == [1, 0, -1]
         assert list(index.lookup(pa.array([7, None]))) == [1, -1]
         as_of = np.array(["2024-03-01"], "datetime64[D]")
@@ -342,7 +395,9 @@ def test_bad_inputs_are_explained() -> None:
     index = EventIndex.build(np.array(["a"]), day, None, {"billed": np.array([1.0])})
     keys, as_of = np.array(["a"]), np.array(["2024-02-01"], dtype="datetime64[D]")
     with pytest.raises(FeatureInputError, match="whole months"):
-        payment_history(index, keys, as_of, (0, 3))
+        window_stats(index, keys, as_of, (0, 3), {"billed": ["sum"]})
+    with pytest.raises(FeatureInputError, match="whole months"):
+        window_stats(index, keys, as_of, (1.5,), {"billed": ["sum"]})  # type: ignore[arg-type]
     with pytest.raises(FeatureInputError, match="must not repeat"):
         window_stats(index, keys, as_of, (3, 3), {"billed": ["sum"]})
     with pytest.raises(FeatureInputError, match="no column 'paid'"):
@@ -369,10 +424,9 @@ def test_importing_loads_no_numba_and_kernels_survive_an_unwritable_cache() -> N
         "caching.CacheImpl._locator_classes = []  # as if no cache dir were writable\n"
         "import numpy as np\n"
         "from appliance.features import _kernels\n"
-        "order, offsets, in_order = _kernels.group_runs(\n"
-        "    np.array([1, 0]), np.array([1, 1]), np.array([5, 6]), 2)\n"
-        "assert list(order) == [1, 0] and not in_order\n"
-        "assert type(_kernels.group_runs._cache).__name__ == 'NullCache'\n"
+        "order = _kernels.entity_order(np.array([1, -1, 0]), 2)\n"
+        "assert list(order) == [1, 2, 0], order\n"
+        "assert type(_kernels.entity_order._cache).__name__ == 'NullCache'\n"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 import pyarrow as pa
 
-from appliance.features.columns import as_days, as_float, as_text
+from appliance.features.columns import as_days, as_float
 from appliance.features.windows import EventIndex
 
 if TYPE_CHECKING:
@@ -115,7 +115,7 @@ def _combined(versions: list[str]) -> str:
 
 def build_event_index(table: pa.Table, history: History, values: tuple[str, ...]) -> EventIndex:
     """Index a history table by entity and date, with its known-at date per record."""
-    keys = as_text(table.column(history.key))
+    keys = table.column(history.key)  # Arrow keys: the index hashes them without a Python copy
     day = as_days(table.column(history.time))
     known = None
     if history.known_at:

@@ -16,6 +16,16 @@ No history is not a perfect history: a query with no event in a window (or an
 unknown entity, or a missing as-of date) gets zero counts and NaN for every ratio,
 mean, extreme, sum and trend.
 
+Choosing the known day is the caller's point-in-time decision. For bills, the paid
+date is right for paid bills; for a bill never paid, a missing known day makes it
+count (as missed) from its bill date, while the same bill paid after the as-of date
+would not count at all, so whether it counts depends on the future. Where that
+matters, give unpaid bills the day their non-payment became known (the due date plus
+a grace period, say) rather than NaT.
+
+Query keys are numpy or pyarrow arrays of the same kind (integers or strings) as the
+history's keys; as-of dates are datetime64 (NaT allowed).
+
 numpy does the calendar arithmetic and the key lookups; the per-query work runs in
 compiled kernels (``_kernels``, numba), loaded on first use.
 """
@@ -72,9 +82,10 @@ class EventIndex:
     (no copy), which must then not be modified either.
     """
 
-    keys: np.ndarray
-    """Sorted unique entity keys (int64, or an object array of str); entity ``e`` is
-    ``keys[e]``."""
+    keys: Any
+    """Sorted unique entity keys, entity ``e`` being ``keys[e]``: an int64 numpy array,
+    or for string keys a pyarrow string array (``keys.to_numpy(zero_copy_only=False)``
+    gives them as Python strings)."""
     offsets: np.ndarray
     """int64, ``len(keys) + 1``: entity ``e``'s events are ``offsets[e]:offsets[e + 1]``."""
     event_day: np.ndarray
@@ -88,8 +99,8 @@ class EventIndex:
     month_of: np.ndarray
     """int32 month number (months since 1970-01) of day ``first_day + i``, for every
     day up to the latest event: the x of amount trends, looked up by the kernels."""
-    key_set: Any = field(default=None, repr=False)
-    """String keys as a pyarrow array, for hashed lookups; None for integer keys."""
+    key_table: np.ndarray | None = field(default=None, repr=False)
+    """String keys: a hash table of their positions, built once for :meth:`lookup`."""
 
     @classmethod
     def build(
@@ -140,7 +151,7 @@ class EventIndex:
             values={name: _read_only(column) for name, column in columns.items()},
             first_day=first_day,
             month_of=month_of,
-            key_set=encoded.key_set,
+            key_table=encoded.table,
         )
 
     @property
@@ -149,7 +160,7 @@ class EventIndex:
 
     @property
     def n_entities(self) -> int:
-        return int(self.keys.shape[0])
+        return len(self.keys)
 
     def column(self, name: str) -> np.ndarray:
         """One value column, in event order."""
@@ -168,7 +179,7 @@ class EventIndex:
         """
         from appliance.features import _keys
 
-        return _keys.lookup(self.keys, self.key_set, keys)
+        return _keys.lookup(self.keys, self.key_table, keys)
 
 
 def window_starts(as_of: np.ndarray, months: int) -> np.ndarray:
@@ -178,12 +189,12 @@ def window_starts(as_of: np.ndarray, months: int) -> np.ndarray:
     day. NaT stays NaT (as int64 min).
     """
     days = _days(as_of, "as_of", len(as_of))
-    return _per_calendar_day(days, partial(_months_back, months=months), np.int64)
+    return _window_starts(days, months)
 
 
 def payment_history(
     index: EventIndex,
-    query_keys: np.ndarray,
+    query_keys: Any,
     as_of: np.ndarray,
     windows: Sequence[int] = (3, 6, 12),
     *,
@@ -206,14 +217,17 @@ def payment_history(
     """
     from appliance.features import _kernels
 
-    plan = _Queries.make(index, query_keys, as_of, windows)
+    columns = [index.column(c) for c in (billed, paid, days_late)]
+    credit = index.column(limit) if limit else np.empty(0)
     stats = PAYMENT_STATS if limit else PAYMENT_STATS[:-1]
-    out = np.empty((len(windows) * len(stats), plan.n), np.float64)
-    _kernels.payment_history(
-        index.offsets, index.event_day, index.known_day, index.month_of, index.first_day,
-        index.column(billed), index.column(paid), index.column(days_late),
-        index.column(limit) if limit else np.empty(0),
-        plan.entity, plan.as_of, plan.starts, out,
+    plan = _Queries.make(index, query_keys, as_of, windows)
+    out = plan.run(
+        partial(
+            _kernels.payment_history,
+            index.offsets, index.event_day, index.known_day, index.month_of, index.first_day,
+            *columns, credit, plan.entity, plan.as_of, plan.starts,
+        ),
+        len(windows) * len(stats),
     )  # fmt: skip
     return {
         f"pay_{stat}_{w}m": out[rank * len(stats) + s]
@@ -224,7 +238,7 @@ def payment_history(
 
 def window_stats(
     index: EventIndex,
-    query_keys: np.ndarray,
+    query_keys: Any,
     as_of: np.ndarray,
     windows: Sequence[int],
     columns: Mapping[str, Sequence[str]],
@@ -238,26 +252,27 @@ def window_stats(
     """
     from appliance.features import _kernels
 
-    plan = _Queries.make(index, query_keys, as_of, windows)
     wanted = {name: _stat_names(name, stats) for name, stats in columns.items()}
-    targets = {name: np.full((len(windows), 6), -1, np.int64) for name in [*wanted, ""]}
+    passes = [(name, index.column(name)) for name in wanted] or [("", np.empty(0))]
+    plan = _Queries.make(index, query_keys, as_of, windows)
+    targets = {name: np.full((len(windows), 6), -1, np.int64) for name, _ in passes}
     names: list[str] = []
     for w, rank in zip(windows, plan.rank, strict=True):
-        targets[next(iter(targets))][rank, 0] = len(names)  # one pass also counts events
+        targets[passes[0][0]][rank, 0] = len(names)  # the first pass also counts events
         names.append(f"events_{w}m")
         for name, stats in wanted.items():
             for stat in stats:
                 targets[name][rank, 1 + WINDOW_STATS.index(stat)] = len(names)
                 names.append(f"{name}_{stat}_{w}m")
-    if wanted:
-        del targets[""]  # the first column's pass counts the events
-    out = np.empty((len(names), plan.n), np.float64)
-    for name, rows in targets.items():
-        column = index.column(name) if name else np.empty(0)
-        _kernels.window_column(
-            index.offsets, index.event_day, index.known_day, column,
-            plan.entity, plan.as_of, plan.starts, rows, out,
-        )  # fmt: skip
+
+    def run_passes(out: np.ndarray) -> None:
+        for name, values in passes:  # no column: a pass that only counts events
+            _kernels.window_column(
+                index.offsets, index.event_day, index.known_day, values,
+                plan.entity, plan.as_of, plan.starts, targets[name], out,
+            )  # fmt: skip
+
+    out = plan.run(run_passes, len(names))
     return {name: out[row] for row, name in enumerate(names)}
 
 
@@ -266,12 +281,13 @@ def window_stats(
 
 @dataclass(frozen=True, eq=False)
 class _Queries:
-    """What the kernels need to know about the queries."""
+    """The queries as the kernels take them: sorted by entity (see ``run``)."""
 
     entity: np.ndarray  # int64 entity per query, -1 unknown
     as_of: np.ndarray  # int64 days
     starts: np.ndarray  # int64 (windows, queries): first day, windows by ascending length
     rank: list[int]  # each requested window's row in ``starts``
+    order: np.ndarray  # the original position of each (sorted) query
 
     @property
     def n(self) -> int:
@@ -279,15 +295,30 @@ class _Queries:
 
     @classmethod
     def make(
-        cls, index: EventIndex, keys: np.ndarray, as_of: np.ndarray, windows: Sequence[int]
+        cls, index: EventIndex, keys: Any, as_of: np.ndarray, windows: Sequence[int]
     ) -> _Queries:
+        from appliance.features import _kernels
+
         months = _windows(windows)
         day = _days(as_of, "as_of", len(keys))
+        entity = index.lookup(keys)
+        order = _kernels.entity_order(entity, index.n_entities)
+        day = day[order]
         ascending = sorted(months)
         starts = np.empty((len(months), len(day)), np.int64)
         for row, w in enumerate(ascending):
-            starts[row] = _per_calendar_day(day, partial(_months_back, months=w), np.int64)
-        return cls(index.lookup(keys), day, starts, [ascending.index(w) for w in months])
+            starts[row] = _window_starts(day, w)
+        return cls(entity[order], day, starts, [ascending.index(w) for w in months], order)
+
+    def run(self, kernel: Callable[[np.ndarray], None], rows: int) -> np.ndarray:
+        """``kernel(out)`` fills ``rows`` features for the sorted queries; returned in
+        the callers' order."""
+        from appliance.features import _kernels
+
+        out = np.empty((rows, self.n), np.float64)
+        kernel(out)
+        _kernels.unsort_columns(out, self.order)
+        return out
 
 
 def _windows(windows: Sequence[int]) -> list[int]:
@@ -344,27 +375,22 @@ def _month_table(days: np.ndarray) -> tuple[int, np.ndarray]:
     return first, span.astype("datetime64[M]").astype(np.int32)
 
 
-def _per_calendar_day(
-    days: np.ndarray, compute: Callable[[np.ndarray], np.ndarray], dtype: Any
-) -> np.ndarray:
-    """``compute(days)``, done once per calendar day in the range when that is cheaper.
-
-    numpy's calendar conversions cost ~10 ns a value; a million as-of dates or 24
-    million bill dates span only a few hundred distinct days. NaT gives NaT (int64 min).
-    """
+def _window_starts(days: np.ndarray, months: int) -> np.ndarray:
+    """``_months_back(days, months)``, computed once per calendar day of their range when
+    that is cheaper (numpy's calendar conversions cost ~10 ns a value; a million as-of
+    dates span a few hundred days). NaT gives NaT (int64 min)."""
     valid = days != _NAT
-    out = np.full(days.shape, _NAT if dtype == np.int64 else 0, dtype)
+    out = np.full(days.shape, _NAT, np.int64)
     if not valid.any():
         return out
     some = days if valid.all() else days[valid]
     low, high = int(some.min()), int(some.max())
     if high - low < len(days) // 4:
-        table = compute(np.arange(low, high + 1, dtype=np.int64)).astype(dtype)
-        np.take(table, days - low, out=out, mode="clip")
-        if not valid.all():
-            out[~valid] = _NAT if dtype == np.int64 else 0
+        table = _months_back(np.arange(low, high + 1, dtype=np.int64), months)
+        np.take(table, np.clip(days - low, 0, high - low), out=out)
+        out[~valid] = _NAT
     else:
-        out[valid] = compute(days[valid])
+        out[valid] = _months_back(days[valid], months)
     return out
 
 
