@@ -1,10 +1,23 @@
-"""Regional hazard history from satellite tile labels, point-in-time.
+"""Regional hazard: the one rule that makes a region-month a flood or drought month, and
+point-in-time hazard history features built on it.
 
-A region-month counts as a flood (drought) month when at least one of its clear tiles
-is labelled flood (drought); cloudy tiles are not evidence either way. For a decision
-dated in month M, the feature counts such months in [M - 12 y, M): whole months
-strictly before the decision's month, so every tile behind it was acquired before
-the decision date.
+From per-tile labels to a region x month hazard table (pure: Arrow in, Arrow out).
+The rule, per region and calendar month:
+
+- cloud tiles never count as evidence, either way;
+- ``flood`` is true when at least half of the month's clear (non-cloud) tiles are
+  classified flood, and at least one is; ``drought`` likewise. A flood rarely covers a
+  whole region, so a tie (one flood tile, one normal) counts; one flood tile among
+  three clear ones does not, so a single misclassified pass cannot make a flood month;
+- a month whose tiles are all cloudy has no evidence: ``flood`` and ``drought`` are
+  false and ``cloud_tiles`` says why (its other counts are 0).
+
+A month with both a flood and a drought tile (one each) is both.
+
+For a decision dated in month M, ``hazard_history`` counts such months in
+[M - 12 y, M): whole months strictly before the decision's month, so every tile behind
+it was acquired before the decision date. The imagery job publishes the same table
+(``imagery_edge.hazard`` re-exports it), so BI and the model never disagree.
 """
 
 from __future__ import annotations
@@ -13,32 +26,83 @@ from collections.abc import Sequence
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from appliance.features.columns import as_days, as_text
 
-__all__ = ["hazard_history", "region_month_flags"]
+__all__ = ["HAZARD_COLUMNS", "LABELS", "hazard_history", "region_month_flags", "region_month_table"]
+
+LABELS = ("normal", "flood", "drought", "cloud")
+HAZARD_COLUMNS = (
+    "region",
+    "month",
+    "flood_tiles",
+    "drought_tiles",
+    "normal_tiles",
+    "cloud_tiles",
+    "flood",
+    "drought",
+)
+
+
+def region_month_table(labels: pa.Table) -> pa.Table:
+    """Count labels per (region, month) and apply the rule above.
+
+    ``labels`` needs columns ``region`` (string), ``acquired`` (date) and ``label``
+    (``normal|flood|drought|cloud``); other columns are ignored. The result has
+    ``HAZARD_COLUMNS``: ``month`` is the first day of the month (date32), the counts are
+    int64, ``flood`` and ``drought`` bool; sorted by region, then month."""
+    missing = {"region", "acquired", "label"} - set(labels.column_names)
+    if missing:
+        raise ValueError(f"labels lack column(s) {', '.join(sorted(missing))}")
+    acquired = labels.column("acquired").cast(pa.date32())
+    months = pc.cast(pc.floor_temporal(acquired, unit="month"), pa.date32())
+    counts = {
+        f"{label}_tiles": pc.cast(pc.equal(labels.column("label"), label), pa.int64())
+        for label in LABELS
+    }
+    per_tile = pa.table({"region": labels.column("region"), "month": months, **counts})
+    grouped = per_tile.group_by(["region", "month"]).aggregate([(name, "sum") for name in counts])
+    sums = {name: pc.fill_null(grouped.column(f"{name}_sum"), 0) for name in counts}
+    clear = pc.add(pc.add(sums["normal_tiles"], sums["flood_tiles"]), sums["drought_tiles"])
+    flags = {kind: _at_least_half(sums[f"{kind}_tiles"], clear) for kind in ("flood", "drought")}
+    table = pa.table(
+        {
+            "region": grouped.column("region").cast(pa.string()),
+            "month": grouped.column("month"),
+            "flood_tiles": sums["flood_tiles"],
+            "drought_tiles": sums["drought_tiles"],
+            "normal_tiles": sums["normal_tiles"],
+            "cloud_tiles": sums["cloud_tiles"],
+            **flags,
+        }
+    )
+    return table.sort_by([("region", "ascending"), ("month", "ascending")])
+
+
+def _at_least_half(hits: pa.ChunkedArray, clear: pa.ChunkedArray) -> pa.ChunkedArray:
+    return pc.and_(pc.greater(hits, 0), pc.greater_equal(pc.multiply(hits, 2), clear))
 
 
 def region_month_flags(
     labels: pa.Table,
 ) -> tuple[np.ndarray, np.datetime64, dict[str, np.ndarray]]:
     """Regions (sorted), the first month, and per hazard a regions x months boolean grid."""
-    region = as_text(labels.column("region"))
-    month = as_days(labels.column("acquired")).astype("datetime64[M]")
-    label = as_text(labels.column("label"))
-    valid = (region != None) & ~np.isnat(month)  # noqa: E711 - elementwise None test
-    region, month, label = region[valid], month[valid], label[valid]
-    regions = np.unique(region.astype(str)) if region.size else np.array([], dtype=str)
-    if not regions.size:
-        return regions, np.datetime64("2000-01", "M"), {}
+    known = pc.and_(pc.is_valid(labels.column("region")), pc.is_valid(labels.column("acquired")))
+    table = region_month_table(labels.filter(known))
+    if not table.num_rows:
+        return np.array([], dtype=str), np.datetime64("2000-01", "M"), {}
+    region = as_text(table.column("region")).astype(str)
+    month = as_days(table.column("month")).astype("datetime64[M]")
+    regions = np.unique(region)
     first = month.min()
     span = int((month.max() - first).astype(int)) + 1
-    r = np.searchsorted(regions, region.astype(str))
+    r = np.searchsorted(regions, region)
     m = (month - first).astype(int)
     grids = {}
     for hazard in ("flood", "drought"):
         grid = np.zeros((regions.size, span), dtype=bool)
-        hit = label == hazard
+        hit = np.asarray(table.column(hazard).to_numpy(zero_copy_only=False), dtype=bool)
         grid[r[hit], m[hit]] = True
         grids[hazard] = grid
     return regions, first, grids
