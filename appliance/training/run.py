@@ -130,7 +130,13 @@ def train_usecase(
 
     started = time.monotonic()
     sources = LakeSources(home, db)
-    base = _production(home, db, spec) if incremental else None
+    production = _production(home, db, spec)
+    if incremental and production is None:
+        raise SchemaError(
+            f"incremental training continues the production model of {spec.model_name!r}, "
+            "and there is none yet: train without --incremental first"
+        )
+    base = production if incremental else None
     prep = prepare(spec, sources, progress, pipeline=base[1] if base else None)
     types, names = prep.pipeline.xgboost_types, prep.pipeline.names
     s, x, y = prep.split, prep.x, prep.y
@@ -158,7 +164,7 @@ def train_usecase(
     shap, sample = shap_sample(trained.booster, x[s.test], types, names, seed=spec.training.seed)
     metrics["importance"] = global_importance(trained.booster, shap, names)
     metrics["split"] = _split_summary(prep)
-    metrics["champion"] = _champion(home, db, spec, prep, sources)
+    metrics["champion"] = _champion(production, prep)
     metrics.update(_search_summary(trained))
     staging = make_staging(home, spec.model_name)
     progress(f"writing artifacts to {staging.name}")
@@ -206,18 +212,15 @@ def train_usecase(
 
 def _production(
     home: DataHome, db: Database, spec: UseCaseSpec
-) -> tuple[ModelVersion, FeaturePipeline, Any]:
-    """The production version, its fitted pipeline and its booster (for incremental runs)."""
+) -> tuple[ModelVersion, FeaturePipeline, Any] | None:
+    """The production version, its fitted pipeline and its booster; None if there is none."""
     from appliance.registry import load_booster
     from appliance.registry import resolve as resolve_version
 
     try:
         current = resolve_version(db, spec.model_name, "production")
-    except NotFound as exc:
-        raise SchemaError(
-            f"incremental training continues the production model of {spec.model_name!r}, "
-            "and there is none yet: train without --incremental first"
-        ) from exc
+    except NotFound:
+        return None
     folder = home.inside(current.booster_path).parent
     pipeline = FeaturePipeline.load(folder / "feature_pipeline.json")
     return current, pipeline, load_booster(home, current)
@@ -326,22 +329,14 @@ def _split_summary(prep: Prepared) -> dict[str, Any]:
 
 
 def _champion(
-    home: DataHome, db: Database, spec: UseCaseSpec, prep: Prepared, sources: FeatureSources
+    production: tuple[ModelVersion, FeaturePipeline, Any] | None, prep: Prepared
 ) -> dict[str, Any] | None:
     """The production model re-scored on this run's test rows, for the performance gate."""
-    from appliance.registry import load_booster
-    from appliance.registry import resolve as resolve_version
-
-    try:
-        current = resolve_version(db, spec.model_name, "production")
-    except NotFound:
+    if production is None:
         return None
-    booster = load_booster(home, current)
-    pipeline = FeaturePipeline.load(
-        home.inside(current.booster_path).parent / "feature_pipeline.json"
-    )
+    current, pipeline, booster = production
     test = prep.table.take(pa.array(prep.split.test))
-    x = pipeline.transform(test, sources)
+    x = pipeline.transform(test, prep.sources)
     p = predict(booster, x, pipeline.xgboost_types, pipeline.names)
     return {"version": current.version, "test": safe_summary(prep.y[prep.split.test], p)}
 
