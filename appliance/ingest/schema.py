@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import hashlib
 import re
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from appliance.errors import SchemaError
+from appliance.toml_files import read_toml
 
 __all__ = ["COLUMN_TYPES", "ColumnSpec", "SourceSchema", "load_schema", "parse_schema"]
 
@@ -96,15 +96,8 @@ class SourceSchema:
 
 def load_schema(path: Path) -> SourceSchema:
     """Read and validate a schema file."""
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise SchemaError(f"cannot read source schema {path}: {exc.strerror}") from exc
-    try:
-        data = tomllib.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise SchemaError(f"{path} is not valid TOML: {exc}") from exc
-    return parse_schema(data, origin=str(path), fingerprint=hashlib.sha256(raw).hexdigest())
+    data, fingerprint = read_toml(path, "source schema")
+    return parse_schema(data, origin=str(path), fingerprint=fingerprint)
 
 
 def parse_schema(

@@ -6,13 +6,12 @@ Nothing here reads data. Every error names the spec file and the offending field
 from __future__ import annotations
 
 import hashlib
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from appliance.errors import SchemaError
+from appliance.toml_files import read_toml
 from appliance.usecase._reader import Reader
 from appliance.usecase.spec import (
     AgeFeature,
@@ -42,15 +41,8 @@ _METRICS = ("roc_auc", "pr_auc", "ks", "log_loss", "brier")
 
 def load_spec(path: Path) -> UseCaseSpec:
     """Read and validate a use-case spec file."""
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise SchemaError(f"cannot read use-case spec {path}: {exc.strerror}") from exc
-    try:
-        data = tomllib.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise SchemaError(f"{path} is not valid TOML: {exc}") from exc
-    return parse_spec(data, origin=str(path), fingerprint=hashlib.sha256(raw).hexdigest())
+    data, fingerprint = read_toml(path, "use-case spec")
+    return parse_spec(data, origin=str(path), fingerprint=fingerprint)
 
 
 def parse_spec(
