@@ -17,9 +17,10 @@ from pathlib import Path
 
 __all__ = ["CFLAGS", "Compiler", "CompilerMissing", "find_compiler"]
 
-# -O3 and no -march=native: a library built here may be carried to another box of the
-# same platform (the installer ships precompiled libraries), so it must not assume this CPU.
-CFLAGS: tuple[str, ...] = ("-O3", "-fPIC", "-std=c99", "-fno-fast-math")
+# No -march=native: a library built here may be carried to another box of the same
+# platform (the installer ships precompiled libraries), so it must not assume this CPU.
+# The optimisation level is part of each build variant (see compiled_models.build).
+CFLAGS: tuple[str, ...] = ("-fPIC", "-std=c99", "-fno-fast-math")
 
 _CANDIDATES = ("gcc", "clang", "cc")
 _PROBE = "double probe(double x) { return x * 2.0; }\n"
@@ -43,7 +44,7 @@ class Compiler:
         return "clang" if "clang" in name else "gcc" if "gcc" in name else self.path
 
     def identity(self) -> str:
-        """What goes into a library's cache key: compiler, version and flags."""
+        """What goes into a library's cache key: compiler, version and base flags."""
         return f"{self.path}|{self.version}|{' '.join(CFLAGS)}"
 
 
@@ -81,7 +82,7 @@ def _probe(exe: str) -> str:
         src = Path(tmp) / "probe.c"
         src.write_text(_PROBE)
         out = subprocess.run(
-            [exe, *CFLAGS, "-shared", "-o", str(Path(tmp) / "probe.so"), str(src)],
+            [exe, *CFLAGS, "-O1", "-shared", "-o", str(Path(tmp) / "probe.so"), str(src)],
             capture_output=True, text=True, timeout=60, check=False,
         )
         if out.returncode != 0:

@@ -132,16 +132,20 @@ def test_an_unneeded_or_blank_override_is_not_recorded() -> None:
 
 
 @pytest.mark.parametrize(
-    ("compile_result", "passed", "detail"),
+    ("compile_result", "passed", "warning", "detail"),
     [
-        (None, True, "not compiled yet (compiled models not enabled)"),
-        ({"status": "ok", "max_abs_diff": 1e-7}, True, "max abs diff 1e-07"),
-        ({"status": "failed", "max_abs_diff": 0.2}, False, "recompile"),
+        (None, True, True, "not compiled: XGBoost will serve"),
+        ({"status": "ok", "max_abs_diff": 1e-7}, True, False, "max abs diff 1e-07"),
+        ({"status": "unavailable", "reason": "no working C compiler"}, True, True,
+         "XGBoost will serve: no working C compiler"),
+        ({"status": "failed", "max_abs_diff": 0.2}, False, False, "cannot be promoted"),
     ],
 )
-def test_compile_gate(compile_result: dict[str, Any] | None, passed: bool, detail: str) -> None:
+def test_compile_gate(
+    compile_result: dict[str, Any] | None, passed: bool, warning: bool, detail: str
+) -> None:
     result = gate(run(metrics(), compile_result=compile_result), "compile")
-    assert result.passed is passed and detail in result.detail
+    assert (result.passed, result.warning) == (passed, warning) and detail in result.detail
 
 
 @pytest.mark.parametrize(

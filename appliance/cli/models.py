@@ -1,4 +1,4 @@
-"""`appliance models list|show|compare|promote|rollback|reject`."""
+"""`appliance models list|show|compile|compare|promote|rollback|reject`."""
 
 from __future__ import annotations
 
@@ -91,8 +91,20 @@ def _show_metrics(mv: ModelVersion) -> None:
     backtest = metrics.get("backtest")
     if isinstance(backtest, Mapping):
         click.echo(f"  backtest    {backtest.get('verdict')}")
-    compiled = mv.compile
-    click.echo(f"  compiled    {compiled.get('status') if compiled else 'not compiled'}")
+    click.echo(f"  compiled    {_compiled_line(mv.compile)}")
+
+
+def _compiled_line(record: Mapping[str, Any] | None) -> str:
+    if not record:
+        return "not compiled: XGBoost serves (appliance models compile NAME VERSION)"
+    if record.get("status") != "ok":
+        return f"{record.get('status')}: {record.get('reason') or 'no reason recorded'}"
+    batch = record.get("batch") or {}
+    rates = batch.get("rows_per_s") or {}
+    return (f"ok, {record.get('variant')} ({record.get('library')}): "
+            f"{record.get('latency_us')} us per row, max |p - p_xgboost| "
+            f"{_num(record.get('max_abs_diff'))}; batches via {batch.get('choice')} "
+            f"({_inline(rates)} rows/s)")  # fmt: skip
 
 
 def _show_gate_status(db: Database, mv: ModelVersion, named: dict[str, int]) -> None:
@@ -107,6 +119,30 @@ def _show_gate_status(db: Database, mv: ModelVersion, named: dict[str, int]) -> 
     against = f"production v{current}" if current is not None else "no production version"
     click.echo(f"  gates       against {against}: {'pass' if report.passed else 'FAIL'}")
     _echo_gates(report)
+
+
+@command.command("compile")
+@click.argument("name")
+@click.argument("ref")
+@click.option("--timeout", "timeout_s", type=click.FloatRange(min=1), default=900.0,
+              show_default=True, help="Seconds before the compile job is stopped.")  # fmt: skip
+@pass_app
+def compile_(app: AppContext, name: str, ref: str, timeout_s: float) -> None:
+    """Compile version REF of NAME to a native library and check it against XGBoost.
+
+    Runs in a child process; builds the candidate variants, keeps the fastest one that
+    matches XGBoost within 1e-5 on the test rows and generated corner cases, and
+    records the result (a mismatch blocks promotion; no compiler means XGBoost serves).
+    """
+    from appliance.cli.steps import stepper
+    from appliance.scoring import compile_version
+
+    mv, report = compile_version(app.home, app.store(), name, ref, actor=app.settings.actor,
+                                 progress=stepper(), timeout_s=timeout_s)  # fmt: skip
+    click.echo(f"{mv.subject}: {_compiled_line(mv.compile)}"
+               + ("  (cached)" if report.cached else ""))  # fmt: skip
+    if report.status == "failed":
+        raise click.exceptions.Exit(7)
 
 
 @command.command("compare")

@@ -42,12 +42,14 @@ __all__ = [
     "list_versions",
     "make_staging",
     "record_compile",
+    "COMPILE_STATUSES",
     "register",
     "resolve",
 ]
 
 ALIASES = ("production", "challenger", "shadow")
 BOOSTER_FORMATS = ("ubj", "json")
+COMPILE_STATUSES = ("ok", "failed", "unavailable")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _JSON_FIELDS = ("params", "metrics", "feature_schema", "datasets", "spec", "reference")
 _COLUMNS = (
@@ -250,10 +252,17 @@ def _from_row(row: Sequence[Any]) -> ModelVersion:
 def record_compile(
     db: Database, model: str, version: int, result: Mapping[str, Any], *, actor: str
 ) -> ModelVersion:
-    """Attach a compile result (``{"status": "ok"|"failed", "max_abs_diff": ..,
-    "library_sha256": ..}``) to a version; the compile gate reads it."""
-    if result.get("status") not in ("ok", "failed"):
-        raise SchemaError(f"compile status must be 'ok' or 'failed', got {result.get('status')!r}")
+    """Attach a compile result to a version; the compile gate and the scorer loader read it.
+
+    ``status`` is ``ok`` (a library that matches the booster), ``failed`` (libraries were
+    built but none matches: blocks promotion) or ``unavailable`` (no compiler or a build
+    error: XGBoost serves); ``reason`` says why when not ok.
+    """
+    if result.get("status") not in COMPILE_STATUSES:
+        raise SchemaError(
+            f"compile status must be one of {', '.join(COMPILE_STATUSES)}, "
+            f"got {result.get('status')!r}"
+        )
     body = encode("compile", dict(result))
     with db.atomic():
         get_version(db, model, version)

@@ -25,6 +25,7 @@ from appliance.features.columns import as_days, as_float, as_text, is_date
 from appliance.features.pipeline import FeaturePipeline, target_of
 from appliance.features.sources import FeatureSources, LakeSources
 from appliance.features.transforms import CategoricalEncoder
+from appliance.scoring.compile import save_parity_rows
 from appliance.store.db import now_iso
 from appliance.training.baseline import LogisticBaseline
 from appliance.training.booster import TrainedBooster, predict, train_booster
@@ -119,11 +120,14 @@ def train_usecase(
     actor: str,
     progress: Progress = lambda _line: None,
     incremental: bool = False,
+    compile_model: bool = True,
 ) -> TrainingOutcome:
     """Train, evaluate, report and register one model version for ``spec``.
 
     ``incremental`` continues from the production booster (same fitted features) on
-    training rows dated after the production model's training window.
+    training rows dated after the production model's training window. ``compile_model``
+    builds and parity-checks the native library before any automatic promotion, so the
+    compile gate sees it.
     """
     from appliance.registry import make_staging, promote, register
     from appliance.registry.promotion import GatesFailed
@@ -170,6 +174,7 @@ def train_usecase(
     progress(f"writing artifacts to {staging.name}")
     trained.booster.save_model(str(staging / "model.ubj"))
     prep.pipeline.save(staging / "feature_pipeline.json")
+    save_parity_rows(staging, x[s.test], x[s.train], seed=spec.training.seed)
     (staging / "metrics.json").write_text(json.dumps(metrics, indent=1, default=str))
     card_inputs = _report_inputs(metrics, prep, parts, baseline.predict(x[s.test]), shap, sample)
     from appliance.registry import NewModelVersion
@@ -197,6 +202,8 @@ def train_usecase(
         card = _write_reports(final, card_inputs, spec, new, version=mv.version)
     else:
         card = final / card.name if card is not None else None
+    if compile_model:
+        mv = _compile(home, db, mv, actor, progress)
     promoted, details = False, []
     if spec.auto_promote:
         try:
@@ -208,6 +215,21 @@ def train_usecase(
             details = [str(exc)]
     progress(f"registered {spec.model_name} version {mv.version}")
     return TrainingOutcome(mv, metrics, card, promoted, details)
+
+
+def _compile(
+    home: DataHome, db: Database, mv: ModelVersion, actor: str, progress: Progress
+) -> ModelVersion:
+    from appliance.scoring import compile_version
+
+    compiled, report = compile_version(home, db, mv.model, str(mv.version), actor=actor,
+                                       progress=progress)  # fmt: skip
+    if report.status == "ok":
+        progress(f"compiled {report.variant}: {report.latency_us:.1f} us per row, "
+                 f"max |p - p_xgboost| {report.max_abs_diff:.1e}")  # fmt: skip
+    else:
+        progress(f"not compiled ({report.status}): {report.reason}")
+    return compiled
 
 
 def _production(
