@@ -83,7 +83,8 @@ class NativeScorer:
         if len(row) != self.n_features:
             raise ValueError(f"a row has {len(row)} features; the model takes {self.n_features}")
         buffer[:] = row
-        return float(self._one(address, int(margin)))
+        value: float = self._one(address, margin)  # c_double comes back as a Python float
+        return value
 
     def predict(self, rows: np.ndarray, *, threads: int = 1, margin: bool = False) -> np.ndarray:
         """A (n, n_features) matrix -> n probabilities (or margins), float64."""

@@ -18,7 +18,8 @@ writable, the kernels are compiled in each process instead of failing at import.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import numba
@@ -31,11 +32,31 @@ __all__ = [
     "hash_lookup",
     "hash_table",
     "payment_history",
+    "serial_when_small",
     "unsort_columns",
     "window_column",
 ]
 
 PAYMENT_STATS = 9  # n_bills .. utilisation, as windows.PAYMENT_STATS
+SMALL = 2048
+"""Below this many queries the parallel kernels run on the calling thread alone: waking
+the thread pool costs more than the work, and on a busy two-core box, where real-time
+scoring runs beside other jobs, it cost 24 ms per applicant against 0.8 ms serial."""
+
+
+@contextmanager
+def serial_when_small(n: int) -> Iterator[None]:
+    """Run the parallel kernels called inside on one thread when ``n`` is small (this
+    thread only: numba's thread count is per calling thread)."""
+    if n >= SMALL:
+        yield
+        return
+    before = numba.get_num_threads()
+    numba.set_num_threads(1)
+    try:
+        yield
+    finally:
+        numba.set_num_threads(before)
 
 
 def _jit(**options: Any) -> Callable[[Callable[..., Any]], Any]:

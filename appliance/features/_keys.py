@@ -119,7 +119,8 @@ def _hash_lookup(keys: Any, table: np.ndarray, probe: Any) -> np.ndarray:
     if probe.null_count:
         valid = probe.is_valid().to_numpy(zero_copy_only=False)
     found = np.empty(len(probe), np.int64)
-    _kernels.hash_lookup(table, *_string_buffers(keys), *_string_buffers(probe), valid, found)
+    with _kernels.serial_when_small(len(probe)):
+        _kernels.hash_lookup(table, *_string_buffers(keys), *_string_buffers(probe), valid, found)
     return found
 
 

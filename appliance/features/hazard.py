@@ -23,6 +23,7 @@ it was acquired before the decision date. The imagery job publishes the same tab
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -115,7 +116,7 @@ def hazard_history(
 
     Rows whose region has no labelled tiles at all get NaN (unknown, not "no hazard").
     """
-    known, first, grids = region_month_flags(labels)
+    known, first, running = _running_counts(labels)
     n = len(regions)
     if not known.size:
         return {f"{h}_months_{y}y": np.full(n, np.nan) for h in ("flood", "drought") for y in years}
@@ -124,13 +125,37 @@ def hazard_history(
     found = (known[position] == keys) & ~np.isnat(as_of)
     end = (as_of.astype("datetime64[M]") - first).astype(np.int64)
     out: dict[str, np.ndarray] = {}
-    for hazard, grid in grids.items():
-        zero = np.zeros((grid.shape[0], 1), np.int64)
-        cumulative = np.concatenate([zero, np.cumsum(grid, axis=1)], axis=1)
-        width = grid.shape[1]
+    for hazard, cumulative in running.items():
+        width = cumulative.shape[1] - 1
         for y in years:
             hi = np.clip(end, 0, width)
             lo = np.clip(end - 12 * y, 0, width)
             counts = cumulative[position, hi] - cumulative[position, lo]
             out[f"{hazard}_months_{y}y"] = np.where(found, counts, np.nan).astype(np.float64)
     return out
+
+
+_RUNNING: dict[int, tuple[pa.Table, Any]] = {}
+
+
+def _running_counts(labels: pa.Table) -> tuple[np.ndarray, np.datetime64, dict[str, np.ndarray]]:
+    """Regions, first month, and per hazard the running count of hazard months per region.
+
+    Kept for the last few label tables seen (by identity; the table itself is held, so
+    its id cannot be reused): real-time scoring asks for one applicant at a time over
+    the same labels, and grouping every tile per request would dominate its latency.
+    """
+    hit = _RUNNING.get(id(labels))
+    if hit is not None and hit[0] is labels:
+        return hit[1]
+    known, first, grids = region_month_flags(labels)
+    running = {
+        hazard: np.concatenate(
+            [np.zeros((grid.shape[0], 1), np.int64), np.cumsum(grid, axis=1)], axis=1
+        )
+        for hazard, grid in grids.items()
+    }
+    if len(_RUNNING) >= 4:
+        _RUNNING.pop(next(iter(_RUNNING)))
+    _RUNNING[id(labels)] = (labels, (known, first, running))
+    return known, first, running

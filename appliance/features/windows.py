@@ -316,8 +316,9 @@ class _Queries:
         from appliance.features import _kernels
 
         out = np.empty((rows, self.n), np.float64)
-        kernel(out)
-        _kernels.unsort_columns(out, self.order)
+        with _kernels.serial_when_small(self.n):
+            kernel(out)
+            _kernels.unsort_columns(out, self.order)
         return out
 
 
