@@ -13,6 +13,7 @@ TL2cgen's ``predict`` (see that file).
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import time
 from collections.abc import Callable, Sequence
@@ -112,6 +113,9 @@ def build_variant(
         resources.files("compiled_models").joinpath("shim.c").read_text()
     )
     header = json.loads(model.dump_as_json())
+    if variant.quantize:
+        for source in sorted(src.glob("*.c")):
+            _exact_quantize_table(source, header)
     defines = [
         f"-DAPPLIANCE_NUM_FEATURE={int(header['num_feature'])}",
         f"-DAPPLIANCE_LEAF_T={_c_type(header['leaf_output_type'])}",
@@ -133,6 +137,39 @@ def write_annotation(model: Any, rows: np.ndarray, path: Path, *, jobs: int = 2)
     tl2cgen.annotate_branch(model, tl2cgen.DMatrix(np.ascontiguousarray(rows, np.float32)),
                             str(path), nthread=jobs)  # fmt: skip
     return path
+
+
+_TABLE = re.compile(r"(static const (float|double) threshold\[\] = \{)([^}]*)(\};)")
+
+
+def _exact_quantize_table(path: Path, model: dict[str, Any]) -> None:
+    """Rewrite TL2cgen's quantisation table with exact thresholds.
+
+    TL2cgen 1.0 prints the table with 8 significant digits, which does not round-trip a
+    float32 (9 are needed): a threshold can come back one ULP off, and a value equal to
+    the threshold then takes the wrong branch (found by the parity probes at split
+    thresholds). Each printed value is replaced by the model's own threshold nearest to
+    it, written as an exact hexadecimal float literal; the table's order and length stay.
+    """
+    text = path.read_text()
+    found = _TABLE.search(text)
+    if found is None:  # not in this file (or no numerical split at all)
+        return
+    exact = np.unique(np.array(
+        [node["threshold"] for tree in model["trees"] for node in tree["nodes"]
+         if node.get("node_type") == "numerical_test_node"], dtype=np.float64,
+    ))  # fmt: skip
+    printed = [v for v in found.group(3).replace("\n", " ").split(",") if v.strip()]
+    literals = []
+    for value in printed:
+        approx = float(value.strip().rstrip("f"))
+        nearest = exact[np.argmin(np.abs(exact - approx))] if exact.size else approx
+        if abs(nearest - approx) > max(1e-6 * abs(approx), 1e-30):
+            raise BuildFailed(f"{path.name}: threshold {value.strip()} matches no split")
+        literal = float(np.float32(nearest)).hex() if found.group(2) == "float" else nearest.hex()
+        literals.append(literal + ("f" if found.group(2) == "float" else ""))
+    body = "\n  " + ",\n  ".join(literals) + ",\n"
+    path.write_text(text[: found.start(3)] + body + text[found.end(3):])
 
 
 def _units(num_tree: int, jobs: int) -> int:

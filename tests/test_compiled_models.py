@@ -241,3 +241,20 @@ def test_random_models_compile_to_the_same_probabilities(
     rows = probe_rows(features, real=real, thresholds=thresholds, categorical=codes, seed=seed)
     report = check_parity(native, XGBoostScorer(booster), rows)
     assert report.passed, f"max diff {report.max_abs_diff} at probe row {report.worst_row}"
+
+
+def test_quantized_libraries_split_exactly_at_float32_thresholds(tmp_path: Path) -> None:
+    """TL2cgen 1.0 prints its quantisation table with 8 digits, one ULP off for some
+    float32 thresholds; the build rewrites it exactly (found by the property test)."""
+    booster, _ = make_booster(np.random.default_rng(517), trees=1, depth=1, features=7,
+                              categorical=True, base_score=0.5, rows=400)  # fmt: skip
+    raw = model_json(booster)
+    library = build_variant(load_treelite(raw), Variant(quantize=True), tmp_path,
+                            find_compiler(), jobs=1)  # fmt: skip
+    native, reference = NativeScorer.load(library, sha(library)), XGBoostScorer(booster)
+    (feature, thresholds), *_ = Forest.from_json(raw).thresholds_by_feature().items()
+    for t in np.asarray(thresholds, np.float32):
+        for value in (np.nextafter(t, np.float32(-np.inf)), t, np.nextafter(t, np.float32(np.inf))):
+            row = np.zeros(7)
+            row[feature] = float(value)
+            assert native.predict_one(row) == pytest.approx(reference.predict_one(row), abs=1e-6)
