@@ -17,6 +17,7 @@ from appliance.errors import HomeError
 __all__ = ["DataHome", "safe_name"]
 
 SUBDIRS = ("inbox", "quarantine", "lake", "models", "publish", "logs", "sources", "usecases")
+CONFIG_FILE = "appliance.toml"
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 
 
@@ -57,6 +58,11 @@ class DataHome:
         return candidate
 
     @property
+    def config_path(self) -> Path:
+        """The service and job configuration (``appliance.toml``), which people edit."""
+        return self.root / CONFIG_FILE
+
+    @property
     def is_initialised(self) -> bool:
         return self.db_path.exists()
 
@@ -77,6 +83,11 @@ class DataHome:
                 created.append(path)
         created.extend(self._copy_defaults("sources"))
         created.extend(self._copy_defaults("usecases"))
+        if not self.config_path.exists():
+            shipped = resources.files("appliance.defaults").joinpath(CONFIG_FILE)
+            with resources.as_file(shipped) as src:
+                shutil.copyfile(src, self.config_path)
+            created.append(self.config_path)
         return created
 
     def _copy_defaults(self, kind: str) -> list[Path]:

@@ -26,7 +26,7 @@ import numpy as np
 
 from appliance.errors import ApplianceError
 
-__all__ = ["LINKS", "Forest", "RowsRejected", "UnsupportedModel", "as_rows"]
+__all__ = ["LINKS", "Forest", "RowsRejected", "UnsupportedModel", "as_rows", "goes_left"]
 
 LINKS: dict[str, str] = {
     "binary:logistic": "logit",
@@ -169,21 +169,22 @@ def _read_learner(learner: dict[str, Any]) -> Forest:
     kind = booster.get("name")
     if kind != "gbtree":
         raise UnsupportedModel(f"booster {kind!r} is not supported (only gbtree)")
-    if objective not in LINKS:
-        raise UnsupportedModel(
-            f"objective {objective!r} is not supported (only {', '.join(sorted(LINKS))})"
-        )
     params = learner["learner_model_param"]
     outputs = max(int(params.get("num_class", 0)), int(params.get("num_target", 1)))
     if outputs > 1:
         raise UnsupportedModel(f"multi-output models are not supported ({outputs} outputs)")
+    if objective not in LINKS:
+        raise UnsupportedModel(
+            f"objective {objective!r} is not supported (only {', '.join(sorted(LINKS))})"
+        )
     trees = booster["model"]["trees"]
-    parts = [_read_tree(tree, i) for i, tree in enumerate(trees)]
+    n_features = int(params["num_feature"])
+    parts = [_read_tree(tree, i, n_features) for i, tree in enumerate(trees)]
     arrays = _concatenate(parts)
     return Forest(
         **arrays,
         base_margin=_base_margin(str(params["base_score"]), LINKS[objective]),
-        n_features=int(params["num_feature"]),
+        n_features=n_features,
         objective=objective,
         feature_names=tuple(learner.get("feature_names") or ()),
         feature_types=tuple(learner.get("feature_types") or ()),
@@ -203,7 +204,7 @@ def _base_margin(text: str, link: str) -> float:
     return math.log(score / (1.0 - score))
 
 
-def _read_tree(tree: dict[str, Any], index: int) -> dict[str, np.ndarray]:
+def _read_tree(tree: dict[str, Any], index: int, n_features: int) -> dict[str, np.ndarray]:
     leaf_size = int(tree.get("tree_param", {}).get("size_leaf_vector", "1") or 1)
     if leaf_size > 1:
         raise UnsupportedModel(f"tree {index} has vector leaves (multi-target trees)")
@@ -221,8 +222,29 @@ def _read_tree(tree: dict[str, Any], index: int) -> dict[str, np.ndarray]:
     }
     if any(a.shape != (n,) for a in arrays.values()):
         raise UnsupportedModel(f"tree {index}: node arrays of different lengths")
+    _check_structure(arrays, n, n_features, index)
     arrays["sets"] = _category_sets(tree, n, index)
     return arrays
+
+
+def _check_structure(arrays: dict[str, np.ndarray], n: int, n_features: int, index: int) -> None:
+    """The kernels index without bounds checks: children must be nodes of this tree, each
+    with one parent (so no cycles), and split features must exist."""
+    left, right = arrays["left"], arrays["right"]
+    split = left != LEAF
+    children = np.concatenate([left[split], right[split]])
+    problems = []
+    if n == 0 or not np.array_equal(split, right != LEAF):
+        problems.append("a node with only one child")
+    if children.size and (children.min() < 1 or children.max() >= n):
+        problems.append("a child outside the tree")
+    if np.unique(children).size != children.size:
+        problems.append("a node with two parents")
+    features = arrays["feature"][split]
+    if features.size and (features.min() < 0 or features.max() >= n_features):
+        problems.append(f"a split on a feature outside 0..{n_features - 1}")
+    if problems:
+        raise UnsupportedModel(f"tree {index} is malformed: {', '.join(problems)}")
 
 
 def _category_sets(tree: dict[str, Any], n: int, index: int) -> list[np.ndarray]:
@@ -235,6 +257,8 @@ def _category_sets(tree: dict[str, Any], n: int, index: int) -> list[np.ndarray]
     if not len(nodes) == len(starts) == len(sizes):
         raise UnsupportedModel(f"tree {index}: categories_* fields of different lengths")
     for node, start, size in zip(nodes, starts, sizes, strict=True):
+        if not 0 <= int(node) < n:
+            raise UnsupportedModel(f"tree {index}: categories for node {node}, not in the tree")
         sets[int(node)] = np.sort(flat[int(start) : int(start) + int(size)])
     return sets
 
@@ -279,9 +303,9 @@ def _concatenate(parts: list[dict[str, Any]]) -> dict[str, np.ndarray]:
 def _jit(function: Any) -> Any:
     """``numba.njit(cache=True, nogil=True)``; uncached where no cache dir is writable."""
     try:
-        return numba.njit(cache=True, nogil=True)(function)
+        return numba.njit(cache=True, nogil=True, error_model="numpy")(function)
     except RuntimeError:  # "cannot cache function ...: no locator available"
-        return numba.njit(nogil=True)(function)
+        return numba.njit(nogil=True, error_model="numpy")(function)
 
 
 @_jit

@@ -35,6 +35,25 @@ def build_demo_lake(root: Path, rows: int = DEMO_ROWS) -> DataHome:
     return home
 
 
+def train_credit(home: DataHome, *, promote: bool = True) -> int:
+    """Train (and compile) credit_default on a demo lake; promote it unless told not to.
+    Returns the version."""
+    from appliance import registry
+    from appliance.training.run import train_usecase
+    from appliance.usecase.locate import locate_spec
+
+    db = connect(home.db_path)
+    try:
+        outcome = train_usecase(home, db, locate_spec(home, "credit_default"), actor="test",
+                                progress=lambda _line: None)  # fmt: skip
+        version = outcome.version.version
+        if promote:
+            registry.promote(db, "credit_default", version, actor="test", reason="test lake")
+        return version
+    finally:
+        db.close()
+
+
 def copy_home(template: DataHome, root: Path) -> DataHome:
     shutil.copytree(template.root, root)
     return DataHome(root)

@@ -1,9 +1,10 @@
 """`appliance demo`: a fresh home, the demo data, the whole life cycle once.
 
 It grows as the life cycle does: today it generates, ingests, profiles, classifies the
-satellite tiles, trains the three demo use cases, promotes each through the gates and
-verifies the audit chain;
-compiling, scoring, drift and publishing join it as they land.
+satellite tiles, trains and compiles the three demo use cases, promotes each through the
+gates, batch-scores the credit applications that came after the training window, posts
+their (simulated) outcomes, and verifies the audit chain; drift and publishing join it as
+they land.
 """
 
 from __future__ import annotations
@@ -51,20 +52,22 @@ def command(ctx: click.Context, app: AppContext, rows: int | None, seed: int) ->
             "pass a new --home DIR"
         )
     started = time.perf_counter()
-    _step("1/6 laying out the data home")
+    _step("1/7 laying out the data home")
     ctx.invoke(init_command)
     db = app.store()
-    _step("2/6 generating demo data")
+    _step("2/7 generating demo data")
     demo.generate(home.dir("inbox"), rows=rows or demo.DEFAULT_ROWS, seed=seed, progress=_step)
-    _step("3/6 ingesting the inbox")
+    _step("3/7 ingesting the inbox")
     results = sweep_inbox(app, db)
-    _step("4/6 profiling the outcome datasets")
+    _step("4/7 profiling the outcome datasets")
     for dataset, target in PROFILES.items():
         ctx.invoke(profile_command, dataset=dataset, target=target)
-    _step("5/6 classifying the satellite tiles into regional hazard labels")
+    _step("5/7 classifying the satellite tiles into regional hazard labels")
     ctx.invoke(imagery_command)
-    _step("6/6 training and promoting the demo use cases")
+    _step("6/7 training and promoting the demo use cases")
     trained = [_train_and_promote(app, db, usecase) for usecase in USECASES]
+    _step("7/7 batch-scoring the credit applications after the training window; outcomes")
+    scored = _score_and_observe(app, db)
     report = audit.verify(db)
     total_in = sum(r.run.rows_in for r in results)
     total_q = sum(r.run.rows_quarantined for r in results)
@@ -78,6 +81,7 @@ def command(ctx: click.Context, app: AppContext, rows: int | None, seed: int) ->
     click.echo(f"  profiles    {home.dir('publish') / 'profiles'}")
     for line in trained:
         click.echo(line)
+    click.echo(scored)
 
 
 def _train_and_promote(app: AppContext, db: Database, usecase: str) -> str:
@@ -112,6 +116,49 @@ def _train_and_promote(app: AppContext, db: Database, usecase: str) -> str:
         )  # fmt: skip
         status = "production (fairness override, audited)"
     return f"  {usecase:<21} v{version} {status}; model card {outcome.card}"
+
+
+def _score_and_observe(app: AppContext, db: Database) -> str:
+    """Score the applications dated after credit_default's training window (a shifted
+    population: drift monitoring has something to find) as a batch file, then post their
+    outcomes from the demo data, as the bank would a year later."""
+    import datetime as dt
+
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    from appliance.lake import read_dataset
+    from appliance.serving.batch import score_file
+    from appliance.serving.engine import Engine
+    from appliance.serving.outcomes import record_outcomes
+    from appliance.serving.predlog import PredictionLog
+    from appliance.serving.service import log_sink
+    from appliance.usecase import locate_spec
+
+    spec = locate_spec(app.home, "credit_default")
+    until = dt.date.fromisoformat(str(spec.population.until))
+    applications = read_dataset(app.home, db, spec.population.dataset)
+    later = applications.filter(pc.greater(applications.column(spec.population.time), until))
+    folder = app.home.dir("publish") / "scores"
+    folder.mkdir(parents=True, exist_ok=True)
+    source = folder / "credit_applications_after_training.parquet"
+    pq.write_table(later.drop_columns([spec.population.target]), source)
+    prediction_log = PredictionLog(app.home.db_path).start()
+    try:
+        engine = Engine(app.home, db, sink=log_sink(prediction_log))
+        engine.refresh()
+        output = folder / "credit_default_decisions.parquet"
+        report = score_file(engine, spec.model_name, source, output, key_id="demo")
+    finally:
+        prediction_log.close()
+    outcomes = [{"application_id": a, "model": spec.model_name, "outcome": int(y)}
+                for a, y in zip(later.column(spec.population.id).to_pylist(),
+                                later.column(spec.population.target).to_pylist(), strict=True)
+                if y is not None]  # fmt: skip
+    observed = record_outcomes(db, outcomes, key_id=None, actor=app.settings.actor)
+    _step(f"  scored {report.scored:,} of {report.rows:,} applications; "
+          f"{observed.accepted:,} outcomes recorded")  # fmt: skip
+    return f"  decisions   {output}"
 
 
 def _step(message: str) -> None:

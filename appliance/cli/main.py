@@ -29,6 +29,15 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("train", "Train, evaluate and register a model for a use case."),
     "models": ("models", "List, show, compare, promote and roll back model versions."),
     "imagery": ("imagery", "Classify new satellite tiles into regional flood/drought labels."),
+    "serve": ("serve", "Serve the scoring REST API for every model in production."),
+    "score": ("score", "Batch-score a CSV or Parquet file with a use case's production model."),
+    "jobs": ("jobs", "List the scheduled jobs, run one now, read the run history."),
+    "up": ("up", "Run the appliance as one supervised service: REST API and scheduler."),
+    "doctor": ("doctor", "Check the home, store, models, compiler and ports; say what is wrong."),
+    "backup": ("backup", "Snapshot the data home into a folder while the service runs."),
+    "restore": ("restore", "Restore a backup as the data home, every file checked."),
+    "keys": ("keys", "Create, list and revoke the REST service's API keys."),
+    "tls": ("tls", "Make a self-signed TLS certificate and key for a lab."),
 }
 
 

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 __all__ = [
     "ALIASES",
     "BOOSTER_FORMATS",
+    "COMPILE_STATUSES",
     "Model",
     "ModelVersion",
     "NewModelVersion",
@@ -42,7 +43,6 @@ __all__ = [
     "list_versions",
     "make_staging",
     "record_compile",
-    "COMPILE_STATUSES",
     "register",
     "resolve",
 ]

@@ -152,7 +152,133 @@ CREATE TRIGGER alias_events_no_delete BEFORE DELETE ON alias_events
 BEGIN SELECT RAISE(ABORT, 'alias_events is append-only'); END;
 """
 
+_JOBS = """
+CREATE TABLE job_runs (
+    id              INTEGER PRIMARY KEY,
+    job             TEXT NOT NULL,
+    kind            TEXT NOT NULL,
+    trigger         TEXT NOT NULL
+                    CHECK (trigger IN ('schedule', 'catch-up', 'manual', 'drift-alert')),
+    started_at      TEXT NOT NULL,
+    ended_at        TEXT,
+    status          TEXT NOT NULL CHECK (status IN ('running', 'ok', 'failed', 'interrupted')),
+    error           TEXT,
+    rows_processed  INTEGER NOT NULL DEFAULT 0 CHECK (rows_processed >= 0),
+    artifacts       TEXT NOT NULL DEFAULT '[]'
+                    CHECK (json_valid(artifacts) AND json_type(artifacts) = 'array'),
+    summary         TEXT NOT NULL DEFAULT '',
+    attempt         INTEGER NOT NULL DEFAULT 1 CHECK (attempt >= 1),
+    retry_of        INTEGER REFERENCES job_runs(id),
+    pid             INTEGER,
+    CHECK ((status = 'running') = (ended_at IS NULL)),
+    CHECK (status != 'failed' OR error IS NOT NULL)
+);
+CREATE INDEX job_runs_by_job ON job_runs (job, id);
+CREATE INDEX job_runs_running ON job_runs (status) WHERE status = 'running';
+
+CREATE TABLE job_schedule (
+    job           TEXT PRIMARY KEY,
+    last_fire_at  TEXT NOT NULL,
+    updated_at    TEXT NOT NULL
+);
+
+CREATE TABLE job_alerts (
+    id       INTEGER PRIMARY KEY,
+    at       TEXT NOT NULL,
+    job      TEXT NOT NULL,
+    run_id   INTEGER REFERENCES job_runs(id),
+    message  TEXT NOT NULL
+);
+CREATE INDEX job_alerts_by_time ON job_alerts (at);
+"""
+
+# API keys (appliance.access): the secret is never stored, only a salted scrypt hash of the
+# whole key (parameters inside ``hash``). A key's identity and hash never change, a revoked key
+# stays revoked, and rows are never deleted, so who could do what stays on record.
+_API_KEYS = """
+CREATE TABLE api_keys (
+    id            TEXT PRIMARY KEY CHECK (length(id) = 12),
+    name          TEXT NOT NULL CHECK (length(name) BETWEEN 1 AND 100),
+    role          TEXT NOT NULL CHECK (role IN ('scorer', 'analyst', 'admin')),
+    salt          TEXT NOT NULL,
+    hash          TEXT NOT NULL,
+    created_at    TEXT NOT NULL,
+    created_by    TEXT NOT NULL,
+    revoked_at    TEXT,
+    revoked_by    TEXT,
+    last_used_at  TEXT,
+    CHECK ((revoked_at IS NULL) = (revoked_by IS NULL))
+);
+CREATE TRIGGER api_keys_fixed BEFORE UPDATE OF id, name, role, salt, hash, created_at, created_by
+ON api_keys
+BEGIN SELECT RAISE(ABORT, 'an API key cannot be changed; revoke it and create a new one'); END;
+CREATE TRIGGER api_keys_stay_revoked BEFORE UPDATE OF revoked_at, revoked_by ON api_keys
+WHEN OLD.revoked_at IS NOT NULL
+BEGIN SELECT RAISE(ABORT, 'a revoked API key stays revoked'); END;
+CREATE TRIGGER api_keys_no_delete BEFORE DELETE ON api_keys
+BEGIN SELECT RAISE(ABORT, 'API keys are never deleted; revoke them'); END;
+"""
+
+_PREDICTIONS = """
+CREATE TABLE predictions (
+    id              INTEGER PRIMARY KEY,
+    request_id      TEXT NOT NULL,
+    role            TEXT NOT NULL CHECK (role IN ('production', 'challenger', 'shadow')),
+    served          INTEGER NOT NULL CHECK (served IN (0, 1)),
+    at              TEXT NOT NULL,
+    model           TEXT NOT NULL,
+    version         INTEGER NOT NULL,
+    entity_id       TEXT,
+    application_id  TEXT,
+    input           TEXT NOT NULL CHECK (json_valid(input)),
+    features        TEXT NOT NULL CHECK (json_valid(features)),
+    probability     REAL,
+    score           REAL,
+    decision        TEXT NOT NULL,
+    reasons         TEXT NOT NULL CHECK (json_valid(reasons)),
+    latency_ms      REAL NOT NULL,
+    key_id          TEXT,
+    UNIQUE (request_id, role),
+    CHECK (role != 'shadow' OR served = 0)
+);
+CREATE INDEX predictions_by_model_time ON predictions (model, at);
+CREATE INDEX predictions_by_application ON predictions (application_id)
+    WHERE application_id IS NOT NULL;
+CREATE INDEX predictions_by_entity ON predictions (entity_id) WHERE entity_id IS NOT NULL;
+CREATE TRIGGER predictions_no_update BEFORE UPDATE ON predictions
+BEGIN SELECT RAISE(ABORT, 'the prediction log is append-only'); END;
+
+CREATE TABLE outcomes (
+    id              INTEGER PRIMARY KEY,
+    request_id      TEXT,
+    application_id  TEXT,
+    model           TEXT,
+    outcome         INTEGER NOT NULL CHECK (outcome IN (0, 1)),
+    observed_at     TEXT NOT NULL,
+    recorded_at     TEXT NOT NULL,
+    updated_at      TEXT,
+    key_id          TEXT,
+    CHECK ((request_id IS NULL) != (application_id IS NULL)),
+    CHECK (application_id IS NULL OR model IS NOT NULL)
+);
+CREATE UNIQUE INDEX outcomes_by_request ON outcomes (request_id) WHERE request_id IS NOT NULL;
+CREATE UNIQUE INDEX outcomes_by_application ON outcomes (application_id, model)
+    WHERE application_id IS NOT NULL;
+"""
+
+# Monitoring (appliance.monitoring): one row per model version, window, subject and metric,
+# recomputed in place while a window fills (UNIQUE keys); alerts deduplicated on what breached
+# where, each re-detection counted on the same row. docs/monitoring.md lists every column.
+
+# Publishing (connectors): per subject area the extract version and when it was written;
+# per published table its schema fingerprint, high-water mark (incremental tables) and
+# row count as of the last publish. The extracts carry the same numbers, so a publish cut
+# off between writing a file and recording it is noticed and rebuilt in full.
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "foundation", _FOUNDATION),
     Migration(2, "registry", _REGISTRY),
+    Migration(3, "jobs", _JOBS),
+    Migration(4, "api_keys", _API_KEYS),
+    Migration(5, "predictions", _PREDICTIONS),
 )
