@@ -51,7 +51,14 @@ def test_every_row_is_scored_or_rejected_with_its_reason(
         assert set(errors) == {7, 400}
         assert "requested_amount" in errors[7] and "minimum" in errors[7]
         assert "malformed line" in errors[400]
+    parquet_source = tmp_path / "applications.parquet"
+    pq.write_table(table, parquet_source)
+    main(["--home", str(trained.root), "score", "credit_default", "--input",
+          str(parquet_source), "--output", str(tmp_path / "from_parquet.csv")])  # fmt: skip
+    assert "400 of 400 rows scored" not in capsys.readouterr().out  # row 7 is still invalid
+    from_parquet = pcsv.read_csv(tmp_path / "from_parquet.csv").to_pylist()
     scored = pq.read_table(tmp_path / "out.parquet").to_pylist()
+    assert [r["probability"] for r in from_parquet] == [r["probability"] for r in scored[:400]]
     engine = Engine(trained, db)
     engine.refresh()
     record = table.slice(3, 1).to_pylist()[0]
@@ -60,7 +67,7 @@ def test_every_row_is_scored_or_rejected_with_its_reason(
     assert abs(single["probability"] - scored[3]["probability"]) < 1e-9
     assert single["decision"] == scored[3]["decision"]
     after = db.execute("SELECT count(*) FROM predictions").fetchone()[0]
-    assert after - before == 2 * 399  # every scored row of both runs is in the log
+    assert after - before == 3 * 399  # every scored row of the three runs is in the log
     db.close()
 
 

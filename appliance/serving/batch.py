@@ -51,7 +51,8 @@ def score_file(
     if output.suffix.lower() not in (".csv", ".parquet"):
         raise SchemaError(f"--output {output.name}: write .csv or .parquet")
     host = engine.host(model)
-    schema = replace(host.schema.population, extra_columns="ignore")
+    # the file's own kind (by its suffix), whatever the source declares for its inbox
+    schema = replace(host.schema.population, extra_columns="ignore", format=None)
     reader = SourceReader(source, schema)
     malformed: list[MalformedRow] = []
     partial = output.with_name(f".{output.name}.partial")
