@@ -53,3 +53,19 @@ def test_the_report_judges_every_goal() -> None:
     assert not bad["met"]["single_vs_xgboost_100x4_min"]
     assert not bad["met"]["single_vs_xgboost_500x6_min"]
     assert not bad["met"]["reasons_ms_500x6_max"] and bad["met"]["batch_vs_xgboost_stretch"]
+
+
+def test_the_serving_report_judges_every_goal() -> None:
+    sys.path.insert(0, str(SCRIPT.parent))
+    from bench_serving import GOALS, report
+
+    def mode(p99: float, rps: float, errors: int = 0) -> dict:
+        loop = {"p99_ms": p99, "errors": errors}
+        return {"open_loop": loop, "closed_loop": {"requests_per_s": rps, "errors": 0}}
+
+    ours = {**mode(4.0, 500.0), "during_retrain": {"p99_ms": 7.0, "errors": 0}}
+    good = report({"ours": ours, "xgboost": mode(40.0, 100.0)})
+    assert set(good["met"]) == set(GOALS) and all(good["met"].values())
+    slow = {**mode(12.0, 150.0, errors=1), "during_retrain": {"p99_ms": 30.0, "errors": 0}}
+    bad = report({"ours": slow, "xgboost": mode(40.0, 100.0)})
+    assert not any(bad["met"].values())
