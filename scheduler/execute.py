@@ -15,8 +15,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -290,15 +289,10 @@ class Executor:
             )
         return f"job {job} is already being run by another process; runs of one job never overlap"
 
-    @contextmanager
-    def _db(self) -> Iterator[Database]:
-        from appliance.store.db import connect
+    def _db(self) -> AbstractContextManager[Database]:
+        from appliance.store.db import opened
 
-        db = connect(self.home.db_path)
-        try:
-            yield db
-        finally:
-            db.close()
+        return opened(self.home.db_path, migrate_schema=True)
 
 
 def _wait(worker: subprocess.Popen[bytes], timeout_s: float | None) -> bool:

@@ -13,8 +13,8 @@ import logging
 import sys
 import threading
 import time
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
+from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -277,15 +277,10 @@ class Runner:
             )
         return [active.job for active in leftovers]
 
-    @contextmanager
-    def _db(self) -> Iterator[Database]:
-        from appliance.store.db import connect
+    def _db(self) -> AbstractContextManager[Database]:
+        from appliance.store.db import opened
 
-        db = connect(self.home.db_path)
-        try:
-            yield db
-        finally:
-            db.close()
+        return opened(self.home.db_path, migrate_schema=True)
 
     def describe(self) -> dict[str, Any]:
         """Which jobs are running now (for logs and status lines)."""

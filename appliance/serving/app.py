@@ -13,8 +13,8 @@ import json
 import logging
 import threading
 import time
-from collections.abc import AsyncIterator, Iterator, Mapping
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import AsyncIterator, Mapping
+from contextlib import AbstractContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -251,16 +251,11 @@ async def rollback(request: Request[Any, Any, Any], name: FromPath[str]) -> dict
     return await anyio.to_thread.run_sync(act)
 
 
-@contextmanager
-def _writer(request: Request[Any, Any, Any]) -> Iterator[Any]:
+def _writer(request: Request[Any, Any, Any]) -> AbstractContextManager[Any]:
     """A connection of the request's own for writes (the engine's is for reads)."""
-    from appliance.store.db import connect
+    from appliance.store.db import opened
 
-    db = connect(_service(request).home.db_path, migrate_schema=False)
-    try:
-        yield db
-    finally:
-        db.close()
+    return opened(_service(request).home.db_path)
 
 
 # -- bodies ----------------------------------------------------------------------------
@@ -274,6 +269,9 @@ async def _json_body(request: Request[Any, Any, Any], *, expect: type) -> Any:
         value = json.loads(raw, parse_constant=_reject_constant)
     except (ValueError, UnicodeDecodeError) as exc:
         raise HTTPException(status_code=400, detail=f"the body is not valid JSON: {exc}") from exc
+    except RecursionError as exc:  # arrays or objects nested past the parser's stack
+        raise HTTPException(status_code=400, detail="the body is JSON nested too deeply; send "
+                            "records of plain fields") from exc  # fmt: skip
     if not isinstance(value, expect):
         what = "a JSON object (one record)" if expect is dict else "a JSON array of records"
         raise HTTPException(status_code=400, detail=f"the body must be {what}")

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -12,7 +13,7 @@ from sqlite_utils import Database
 from appliance.errors import HomeError
 from appliance.store.migrations import MIGRATIONS, Migration
 
-__all__ = ["connect", "migrate", "now_iso", "schema_version"]
+__all__ = ["connect", "migrate", "now_iso", "opened", "schema_version"]
 
 BUSY_TIMEOUT_MS = 10_000
 
@@ -36,6 +37,17 @@ def connect(path: Path, *, migrate_schema: bool = True) -> Database:
     if migrate_schema:
         migrate(db)
     return db
+
+
+@contextmanager
+def opened(path: Path, *, migrate_schema: bool = False) -> Iterator[Database]:
+    """A connection of one's own for a unit of work (a job step, a request's writes),
+    closed when it ends."""
+    db = connect(path, migrate_schema=migrate_schema)
+    try:
+        yield db
+    finally:
+        db.close()
 
 
 def schema_version(db: Database) -> int:
