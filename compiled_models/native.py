@@ -22,6 +22,9 @@ import numpy as np
 __all__ = ["LibraryRejected", "NativeScorer"]
 
 
+_FLAG = (ctypes.c_int(0), ctypes.c_int(1))
+
+
 class LibraryRejected(RuntimeError):
     """The library's bytes do not match the recorded hash, or it is not one we built."""
 
@@ -42,8 +45,9 @@ class NativeScorer:
         self.sha256 = sha256
         self.source = source
         self.n_features = int(library.appliance_num_feature())
+        # no argtypes: the single-row call passes ready-made ctypes objects (the thread's
+        # buffer address and the margin flag), which skips ctypes' per-call conversion
         self._one = library.appliance_score_f64
-        self._one.argtypes = [ctypes.c_void_p, ctypes.c_int]
         self._one.restype = ctypes.c_double
         self._batch = {}
         batches = (np.float64, "appliance_batch_f64"), (np.float32, "appliance_batch_f32")
@@ -78,12 +82,12 @@ class NativeScorer:
             buffer, address = self._local.slot
         except AttributeError:
             buffer = np.empty(self.n_features, dtype=np.float64)
-            address = buffer.ctypes.data
+            address = ctypes.c_void_p(buffer.ctypes.data)
             self._local.slot = (buffer, address)
         if len(row) != self.n_features:
             raise ValueError(f"a row has {len(row)} features; the model takes {self.n_features}")
-        buffer[:] = row
-        value: float = self._one(address, margin)  # c_double comes back as a Python float
+        np.copyto(buffer, row, casting="unsafe")
+        value: float = self._one(address, _FLAG[margin])  # c_double comes back as a float
         return value
 
     def predict(self, rows: np.ndarray, *, threads: int = 1, margin: bool = False) -> np.ndarray:
