@@ -5,14 +5,12 @@ from __future__ import annotations
 
 import io
 import json
-import socket
 import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import numpy as np
 import pyarrow as pa
 import pyarrow.ipc as ipc
@@ -22,20 +20,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from appliance import registry
-from appliance.access import create_key
 from appliance.features.sources import LakeSources
 from appliance.home import DataHome
 from appliance.scoring import load_scorer
-from appliance.serving.app import ServiceOptions
-from appliance.serving.service import build_service
 from appliance.store.db import connect
 from tests.lake_fixtures import build_demo_lake, copy_home, train_credit
-
-MODEL = "credit_default"
-APPLICANT = {
-    "application_id": "AP9000001", "customer_id": "CR0000007", "requested_amount": 5000,
-    "term_months": 24, "application_date": "2025-05-01",
-}  # fmt: skip
+from tests.serving_fixtures import APPLICANT, MODEL, Running, predictions
 
 
 @pytest.fixture(scope="module")
@@ -45,51 +35,11 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> DataHome:
     return home
 
 
-class Running:
-    """A service on a free loopback port, with one key per role."""
-
-    def __init__(self, home: DataHome, refresh_s: float = 0.2) -> None:
-        self.home = home
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        self.url = f"http://127.0.0.1:{port}"
-        db = connect(home.db_path)
-        self.keys = {role: create_key(db, role, f"test {role}", actor="test")[1]
-                     for role in ("scorer", "analyst", "admin")}  # fmt: skip
-        db.close()
-        options = ServiceOptions(refresh_s=refresh_s, max_body_bytes=2_000_000, max_batch_json=500)
-        self.service = build_service(home, port=port, options=options)
-        self.service.start()
-
-    def call(
-        self, method: str, path: str, role: str | None = "scorer", **kw: Any
-    ) -> httpx.Response:
-        headers = kw.pop("headers", {})
-        if role:
-            headers["Authorization"] = f"Bearer {self.keys[role]}"
-        return httpx.request(method, self.url + path, headers=headers, timeout=30, **kw)
-
-    def score(self, record: Any, role: str = "scorer") -> httpx.Response:
-        return self.call("POST", f"/v1/models/{MODEL}/score", role, json=record)
-
-    def stop(self) -> None:
-        self.service.stop(30)
-
-
 @pytest.fixture
 def running(trained: DataHome, tmp_path: Path) -> Iterator[Running]:
     service = Running(copy_home(trained, tmp_path / "home"))
     yield service
     service.stop()
-
-
-def predictions(home: DataHome) -> list[dict[str, Any]]:
-    db = connect(home.db_path)
-    try:
-        return list(db.query("SELECT * FROM predictions ORDER BY at"))
-    finally:
-        db.close()
 
 
 def test_a_score_comes_with_its_version_decision_and_reasons(running: Running) -> None:
@@ -313,6 +263,24 @@ def test_hot_swap_rollback_and_shadow_without_a_failed_request(running: Running)
     logged = [p for p in predictions(home) if p["request_id"] == served["request_id"]]
     assert {(p["role"], p["served"], p["version"]) for p in logged} == {
         ("production", 1, 1), ("shadow", 0, v2)}  # fmt: skip
+
+    # a challenger takes its share of customers, each customer always the same model
+    serving = home.dir("usecases") / "serving"
+    serving.mkdir(exist_ok=True)
+    shipped = Path(__file__).resolve().parents[1] / "appliance/defaults/usecases/serving"
+    text = (shipped / f"{MODEL}.toml").read_text()
+    (serving / f"{MODEL}.toml").write_text(text.replace("challenger_share = 0.0",
+                                                        "challenger_share = 0.5"))  # fmt: skip
+    db = connect(home.db_path)
+    registry.promote(db, MODEL, v2, alias="challenger", actor="test", reason="challenge")
+    db.close()
+    _until(lambda: "challenger" in ready_models())
+    customers = [f"CR{n:07d}" for n in range(1, 41)]
+    first = {c: running.score({**APPLICANT, "customer_id": c}).json() for c in customers}
+    again = {c: running.score({**APPLICANT, "customer_id": c}).json() for c in customers[:10]}
+    assert {r["role"] for r in first.values()} == {"production", "challenger"}
+    assert all(first[c]["version"] == again[c]["version"] for c in again)
+    assert all((r["role"] == "challenger") == (r["version"] == v2) for r in first.values())
 
 
 def test_metrics_docs_and_graceful_shutdown(trained: DataHome, tmp_path: Path) -> None:
