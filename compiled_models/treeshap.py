@@ -1,10 +1,10 @@
 """Exact path-dependent TreeSHAP over a ``Forest``: the quantity XGBoost's
 ``predict(pred_contribs=True)`` returns, one contribution per feature plus a bias column.
 
-The maths (Lundberg et al. 2018, in the integral form of Yu et al. 2022). A leaf with
-value v has, for each distinct feature j split on along its path, a zero fraction z_j
-(the product of the cover ratios of j's edges) and, for a row x, a one fraction o_j (1
-when x follows every edge of j, else 0). Feature i gets from that leaf
+The maths (Lundberg et al. 2018; the integral form as in Linear TreeShap, Yu et al.
+2022). A leaf with value v has, for each distinct feature j split on along its path, a
+zero fraction z_j (the product of the cover ratios of j's edges) and, for a row x, a one
+fraction o_j (1 when x follows every edge of j, else 0). Feature i gets from that leaf
 
     phi_i += v (o_i - z_i) sum_k k!(d-k-1)!/d! c_k
            = v (o_i - z_i) int_0^1 prod_{j != i} F_j(t) dt,
@@ -49,8 +49,9 @@ from compiled_models.forest import Forest, RowsRejected, as_rows, goes_left
 __all__ = ["LANES", "Schedule", "TreeExplainer", "quadrature"]
 
 LANES = 3
-"""Quadrature nodes processed together, written out by hand in the kernel. Three cover
-trees up to depth 6 in one pass (XGBoost's default depth); deeper trees take more."""
+"""Quadrature nodes processed together, written out by hand in the kernels. Three
+integrate paths of up to six distinct features (depth-6 trees, XGBoost's default) in
+one pass over a tree; deeper trees take a pass per three more nodes."""
 
 # the columns of Schedule.split_ints, and the bits of its FLAGS column
 PARENT, UP, FEATURE, FLAGS, NODE = range(5)
@@ -146,13 +147,14 @@ class TreeExplainer:
 
         Nothing is allocated but the result: each calling thread keeps its own scratch.
         """
-        x = np.asarray(x, dtype=np.float64)
+        x = np.ascontiguousarray(x, dtype=np.float64)  # no copy when it already is
         if x.shape != (self.n_features,):
             raise RowsRejected(f"a row must have {self.n_features} features; got shape {x.shape}")
         if out is None:
             out = np.empty(self.n_features + 1)
-        elif out.shape != (self.n_features + 1,) or out.dtype != np.float64:
-            raise RowsRejected(f"out must be a float64 array of {self.n_features + 1}")
+        elif (out.shape != (self.n_features + 1,) or out.dtype != np.float64
+              or not out.flags.c_contiguous):  # fmt: skip
+            raise RowsRejected(f"out must be a contiguous float64 array of {self.n_features + 1}")
         scratch = getattr(self._local, "scratch", None)
         if scratch is None:
             scratch = self._local.scratch = _scratch(self.n_features, self.schedule.widest)

@@ -56,6 +56,25 @@ CATALOGUE: Mapping[str, JobKind] = MappingProxyType(
                 "train a challenger per use case; promoted where the spec allows and gates pass",
             ),
             JobKind(
+                "publish",
+                "scheduler.jobs.publish:run",
+                True,
+                "new score rows and current tables into the Hyper extracts and the Arrow data set",
+            ),
+            # drift and performance read the whole window's log and the lake: a worker
+            JobKind(
+                "drift",
+                "scheduler.jobs.drift:run",
+                True,
+                "drift and skew of each use case's predictions against training; alerts",
+            ),
+            JobKind(
+                "performance",
+                "scheduler.jobs.performance:run",
+                True,
+                "realised (or estimated) performance and fairness per window; alerts",
+            ),
+            JobKind(
                 "housekeeping",
                 "scheduler.jobs.housekeeping:run",
                 False,

@@ -203,7 +203,8 @@ class Runner:
     def _dispatch(self, dispatch: Dispatch, active: Active) -> None:
         name = dispatch.job.name
         try:
-            self._executor.execute(dispatch, active)
+            run = self._executor.execute(dispatch, active)
+            self._answer_retrain_requests(dispatch, run)
         except JobBusy as exc:
             self.log.warning(
                 f"job {name}: {dispatch.trigger} run skipped: {exc}",
@@ -218,6 +219,24 @@ class Runner:
             with self._guard:
                 self._active.pop(name, None)
                 self._threads.pop(name, None)
+
+    def _answer_retrain_requests(self, dispatch: Dispatch, run: records.JobRun) -> None:
+        """Monitoring alerts that request a retrain: a drift or performance run that leaves
+        some unanswered starts the retrain job (trigger ``drift-alert``); when that run
+        ends, the requests are marked answered by it."""
+        from appliance.monitoring import claim_retrain_requests, pending_retrains
+
+        with self._db() as db:
+            pending = [i for ids in pending_retrains(db).values() for i in ids]
+            if pending and dispatch.trigger == "drift-alert":
+                claim_retrain_requests(db, pending, run.id)
+                return
+        monitoring = dispatch.kind.name in ("drift", "performance")
+        if not pending or not monitoring or run.status != "ok":
+            return
+        retrain = next((j for j in self._enabled if j.kind == "retrain"), None)
+        if retrain is not None:
+            self.submit(retrain.name, "drift-alert")
 
     def run_now(self, name: str, trigger: str = "manual", *, retry: bool = False) -> records.JobRun:
         """Run ``name`` in the caller's thread and return its last run (JobBusy if running)."""

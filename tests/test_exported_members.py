@@ -24,6 +24,7 @@ PACKAGES = [
     "appliance.serving",
     "appliance.scoring",
     "appliance.doctor",
+    "appliance.monitoring",
     "compiled_models",
     "connectors",
     "scheduler",

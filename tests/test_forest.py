@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from appliance.errors import ApplianceError
 from compiled_models.forest import Forest, RowsRejected, UnsupportedModel
 
-PROPERTY = settings(max_examples=25, deadline=None, derandomize=True,
+PROPERTY = settings(max_examples=20, deadline=None, derandomize=True,
                     suppress_health_check=[HealthCheck.too_slow])  # fmt: skip
 
 

@@ -5,21 +5,25 @@ from __future__ import annotations
 import json
 
 from appliance.home import DataHome
+from scheduler.catalogue import CATALOGUE
+from scheduler.config import load_config
 from tests.conftest import CliOutcome
 
 
-def test_list_shows_the_configured_jobs(run_cli) -> None:  # type: ignore[no-untyped-def]
+def test_list_shows_the_configured_jobs(run_cli, home: DataHome) -> None:  # type: ignore[no-untyped-def]
     out: CliOutcome = run_cli("jobs", "list")
     assert out.exit_code == 0
     lines = out.stdout.splitlines()
-    assert [line.split()[0] for line in lines[1:5]] == ["ingest", "imagery", "retrain",
-                                                        "housekeeping"]  # fmt: skip
+    configured = [j.name for j in load_config(home).jobs]
+    assert sorted(configured) == sorted(CATALOGUE)  # every kind of job ships configured
+    assert [line.split()[0] for line in lines[1 : 1 + len(configured)]] == configured
     assert "every 15m" in lines[1] and "(worker)" in lines[1] and "never" in lines[1]
     assert "appliance up is not running" in out.stdout
     listed = json.loads(run_cli("jobs", "list", "--json").stdout)
     assert {j["job"]: j["heavy"] for j in listed["jobs"]} == {
-        "ingest": True, "imagery": True, "retrain": True, "housekeeping": False,
-    }  # fmt: skip
+        name: kind.heavy for name, kind in CATALOGUE.items()
+    }
+    assert not CATALOGUE["housekeeping"].heavy and CATALOGUE["retrain"].heavy
     assert all(j["next_due"] for j in listed["jobs"]) and listed["alerts"] == []
 
 

@@ -19,7 +19,7 @@ from compiled_models.forest import Forest, RowsRejected, goes_left
 from compiled_models.treeshap import LANES, UP, TreeExplainer, quadrature
 from tests.test_forest import probe, train, xgb_rows
 
-PROPERTY = settings(max_examples=25, deadline=None, derandomize=True,
+PROPERTY = settings(max_examples=20, deadline=None, derandomize=True,
                     suppress_health_check=[HealthCheck.too_slow])  # fmt: skip
 
 
@@ -198,8 +198,10 @@ def test_bad_rows_are_refused_with_their_shape() -> None:
         explainer.row(np.zeros(5))
     with pytest.raises(RowsRejected, match=r"4 features; got shape \(1, 4\)"):
         explainer.row(np.zeros((1, 4)))
-    with pytest.raises(RowsRejected, match="float64 array of 5"):
+    with pytest.raises(RowsRejected, match="contiguous float64 array of 5"):
         explainer.row(np.zeros(4), out=np.zeros(5, np.float32))
+    with pytest.raises(RowsRejected, match="contiguous float64 array of 5"):
+        explainer.row(np.zeros(4), out=np.zeros((5, 2))[:, 0])
     with pytest.raises(RowsRejected, match="4 feature columns"):
         explainer.contributions(np.zeros((3, 2)))
     assert explainer.contributions(np.zeros((0, 4))).shape == (0, 5)

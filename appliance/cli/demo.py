@@ -3,8 +3,8 @@
 It grows as the life cycle does: today it generates, ingests, profiles, classifies the
 satellite tiles, trains and compiles the three demo use cases, promotes each through the
 gates, batch-scores the credit applications that came after the training window, posts
-their (simulated) outcomes, and verifies the audit chain; drift and publishing join it as
-they land.
+their (simulated) outcomes, measures drift, performance and fairness with the monitoring
+report, and verifies the audit chain; publishing joins it as it lands.
 """
 
 from __future__ import annotations
@@ -43,6 +43,7 @@ def command(ctx: click.Context, app: AppContext, rows: int | None, seed: int) ->
     from appliance.cli.home_cmds import command as init_command
     from appliance.cli.imagery import command as imagery_command
     from appliance.cli.ingest import sweep_inbox
+    from appliance.cli.monitor import command as monitor_command
     from appliance.cli.profile import command as profile_command
 
     home = app.home
@@ -52,22 +53,24 @@ def command(ctx: click.Context, app: AppContext, rows: int | None, seed: int) ->
             "pass a new --home DIR"
         )
     started = time.perf_counter()
-    _step("1/7 laying out the data home")
+    _step("1/8 laying out the data home")
     ctx.invoke(init_command)
     db = app.store()
-    _step("2/7 generating demo data")
+    _step("2/8 generating demo data")
     demo.generate(home.dir("inbox"), rows=rows or demo.DEFAULT_ROWS, seed=seed, progress=_step)
-    _step("3/7 ingesting the inbox")
+    _step("3/8 ingesting the inbox")
     results = sweep_inbox(app, db)
-    _step("4/7 profiling the outcome datasets")
+    _step("4/8 profiling the outcome datasets")
     for dataset, target in PROFILES.items():
         ctx.invoke(profile_command, dataset=dataset, target=target)
-    _step("5/7 classifying the satellite tiles into regional hazard labels")
+    _step("5/8 classifying the satellite tiles into regional hazard labels")
     ctx.invoke(imagery_command)
-    _step("6/7 training and promoting the demo use cases")
+    _step("6/8 training and promoting the demo use cases")
     trained = [_train_and_promote(app, db, usecase) for usecase in USECASES]
-    _step("7/7 batch-scoring the credit applications after the training window; outcomes")
+    _step("7/8 batch-scoring the credit applications after the training window; outcomes")
     scored = _score_and_observe(app, db)
+    _step("8/8 monitoring credit_default: drift against training, performance, fairness")
+    ctx.invoke(monitor_command, usecase="credit_default", window="month")
     report = audit.verify(db)
     total_in = sum(r.run.rows_in for r in results)
     total_q = sum(r.run.rows_quarantined for r in results)
@@ -82,6 +85,7 @@ def command(ctx: click.Context, app: AppContext, rows: int | None, seed: int) ->
     for line in trained:
         click.echo(line)
     click.echo(scored)
+    click.echo(f"  monitoring  {home.dir('publish') / 'monitoring' / 'credit_default.html'}")
 
 
 def _train_and_promote(app: AppContext, db: Database, usecase: str) -> str:

@@ -38,6 +38,11 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "restore": ("restore", "Restore a backup as the data home, every file checked."),
     "keys": ("keys", "Create, list and revoke the REST service's API keys."),
     "tls": ("tls", "Make a self-signed TLS certificate and key for a lab."),
+    "drift": ("drift", "Measure drift and skew of a use case's logged predictions; alert."),
+    "monitor": ("monitor", "Drift, performance and fairness of a use case; HTML report."),
+    "publish": ("publish", "Publish the BI tables: Hyper extracts, Parquet, PostgreSQL."),
+    "flight": ("flight", "Serve the published tables over Arrow Flight SQL (read-only)."),
+    "lookml": ("lookml", "Write a LookML project for Looker over the PostgreSQL copy."),
 }
 
 

@@ -81,11 +81,12 @@ def command(app: AppContext, log_format: str | None) -> None:
 def _services(app: AppContext, config: ApplianceConfig) -> list[Service]:
     """What `appliance up` runs, started in this order and stopped in reverse."""
     from appliance.serving.service import build_service
+    from connectors.flightsql.service import FlightService
     from scheduler.runner import Runner
 
     service = config.service
     return [
         Runner(app.home, config),
         build_service(app.home, host=service.host, port=service.api_port),
-        # the Flight SQL endpoint (issue 7) joins here
+        FlightService(app.home, host=service.host, port=service.flight_port),
     ]

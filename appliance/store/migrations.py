@@ -269,11 +269,119 @@ CREATE UNIQUE INDEX outcomes_by_application ON outcomes (application_id, model)
 # Monitoring (appliance.monitoring): one row per model version, window, subject and metric,
 # recomputed in place while a window fills (UNIQUE keys); alerts deduplicated on what breached
 # where, each re-detection counted on the same row. docs/monitoring.md lists every column.
+_MONITORING = """
+CREATE TABLE drift_results (
+    id            INTEGER PRIMARY KEY,
+    model         TEXT NOT NULL,
+    version       INTEGER NOT NULL,
+    window_kind   TEXT NOT NULL CHECK (window_kind IN ('day', 'week', 'month')),
+    window_start  TEXT NOT NULL,
+    window_end    TEXT NOT NULL,
+    kind          TEXT NOT NULL CHECK (kind IN ('drift', 'skew')),
+    feature       TEXT NOT NULL,
+    metric        TEXT NOT NULL,
+    value         REAL,
+    level         TEXT CHECK (level IS NULL OR level IN ('stable', 'watch', 'act')),
+    rows          INTEGER NOT NULL CHECK (rows >= 0),
+    detail        TEXT NOT NULL DEFAULT '{}' CHECK (json_valid(detail)),
+    computed_at   TEXT NOT NULL,
+    UNIQUE (model, version, window_kind, window_start, kind, feature, metric)
+);
+CREATE INDEX drift_results_by_model ON drift_results (model, window_kind, window_start);
+
+CREATE TABLE performance_results (
+    id            INTEGER PRIMARY KEY,
+    model         TEXT NOT NULL,
+    version       INTEGER NOT NULL,
+    window_kind   TEXT NOT NULL CHECK (window_kind IN ('day', 'week', 'month')),
+    window_start  TEXT NOT NULL,
+    window_end    TEXT NOT NULL,
+    metric        TEXT NOT NULL,
+    estimated     INTEGER NOT NULL CHECK (estimated IN (0, 1)),
+    value         REAL,
+    level         TEXT CHECK (level IS NULL OR level IN ('stable', 'watch', 'act')),
+    rows          INTEGER NOT NULL CHECK (rows >= 0),
+    labelled      INTEGER NOT NULL CHECK (labelled >= 0 AND labelled <= rows),
+    detail        TEXT NOT NULL DEFAULT '{}' CHECK (json_valid(detail)),
+    computed_at   TEXT NOT NULL,
+    UNIQUE (model, version, window_kind, window_start, metric, estimated)
+);
+CREATE INDEX performance_results_by_model ON performance_results (model, window_kind, window_start);
+
+CREATE TABLE fairness_results (
+    id               INTEGER PRIMARY KEY,
+    model            TEXT NOT NULL,
+    version          INTEGER NOT NULL,
+    window_kind      TEXT NOT NULL CHECK (window_kind IN ('day', 'week', 'month')),
+    window_start     TEXT NOT NULL,
+    window_end       TEXT NOT NULL,
+    attribute        TEXT NOT NULL,
+    group_name       TEXT NOT NULL,
+    rows             INTEGER NOT NULL CHECK (rows >= 0),
+    eligible         INTEGER NOT NULL CHECK (eligible IN (0, 1)),
+    approval_rate    REAL,
+    labelled         INTEGER NOT NULL CHECK (labelled >= 0),
+    tpr              REAL,
+    fpr              REAL,
+    impact_ratio     REAL,
+    four_fifths_pass INTEGER CHECK (four_fifths_pass IS NULL OR four_fifths_pass IN (0, 1)),
+    computed_at      TEXT NOT NULL,
+    UNIQUE (model, version, window_kind, window_start, attribute, group_name)
+);
+CREATE INDEX fairness_results_by_model ON fairness_results (model, window_kind, window_start);
+
+CREATE TABLE alerts (
+    id                 INTEGER PRIMARY KEY,
+    created_at         TEXT NOT NULL,
+    last_seen_at       TEXT NOT NULL,
+    occurrences        INTEGER NOT NULL DEFAULT 1 CHECK (occurrences >= 1),
+    model              TEXT NOT NULL,
+    version            INTEGER NOT NULL,
+    kind               TEXT NOT NULL CHECK (kind IN ('drift', 'skew', 'performance', 'fairness')),
+    subject            TEXT NOT NULL,
+    metric             TEXT NOT NULL,
+    level              TEXT NOT NULL CHECK (level IN ('watch', 'act')),
+    value              REAL,
+    threshold          REAL,
+    window_kind        TEXT NOT NULL CHECK (window_kind IN ('day', 'week', 'month')),
+    window_start       TEXT NOT NULL,
+    window_end         TEXT NOT NULL,
+    message            TEXT NOT NULL,
+    retrain_requested  INTEGER NOT NULL DEFAULT 0 CHECK (retrain_requested IN (0, 1)),
+    retrain_run_id     INTEGER,
+    delivered_at       TEXT,
+    delivery_attempts  INTEGER NOT NULL DEFAULT 0 CHECK (delivery_attempts >= 0),
+    delivery_error     TEXT,
+    UNIQUE (model, version, kind, subject, metric, window_kind, window_start)
+);
+CREATE INDEX alerts_by_time ON alerts (created_at);
+CREATE INDEX alerts_pending_retrain ON alerts (model)
+    WHERE retrain_requested = 1 AND retrain_run_id IS NULL;
+"""
 
 # Publishing (connectors): per subject area the extract version and when it was written;
 # per published table its schema fingerprint, high-water mark (incremental tables) and
 # row count as of the last publish. The extracts carry the same numbers, so a publish cut
 # off between writing a file and recording it is noticed and rebuilt in full.
+_PUBLISH = """
+CREATE TABLE publish_extracts (
+    subject        TEXT PRIMARY KEY,
+    version        INTEGER NOT NULL CHECK (version >= 1),
+    path           TEXT NOT NULL,
+    mode           TEXT NOT NULL CHECK (mode IN ('full', 'incremental')),
+    published_at   TEXT NOT NULL
+);
+
+CREATE TABLE publish_marks (
+    table_name     TEXT PRIMARY KEY,
+    subject        TEXT NOT NULL REFERENCES publish_extracts(subject),
+    schema_sha256  TEXT NOT NULL CHECK (length(schema_sha256) = 64),
+    version        INTEGER NOT NULL CHECK (version >= 1),
+    high_water     INTEGER,
+    rows           INTEGER NOT NULL CHECK (rows >= 0),
+    published_at   TEXT NOT NULL
+);
+"""
 
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "foundation", _FOUNDATION),
@@ -281,4 +389,6 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(3, "jobs", _JOBS),
     Migration(4, "api_keys", _API_KEYS),
     Migration(5, "predictions", _PREDICTIONS),
+    Migration(6, "monitoring", _MONITORING),
+    Migration(7, "publish", _PUBLISH),
 )

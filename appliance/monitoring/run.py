@@ -1,0 +1,266 @@
+"""Monitoring runs: the I/O around the pure measurements, for the CLI and the jobs.
+
+``measure_drift`` and ``measure_performance`` pick the windows (the latest
+``config.windows`` that hold predictions, or the one holding ``at``), measure every model
+version that predicted in each, store the results, record and deliver the alerts, and
+return what they did. A model with no logged prediction, or a window asked for that has
+none, is a NoPredictions error naming what exists; an empty window among the latest is
+simply skipped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from appliance.monitoring import store
+from appliance.monitoring.alerts import (
+    Alert,
+    Breach,
+    drift_breaches,
+    fairness_breaches,
+    performance_breaches,
+    record_alerts,
+)
+from appliance.monitoring.config import MonitoringConfig
+from appliance.monitoring.delivery import deliver_pending
+from appliance.monitoring.drift import SCORE, FeatureDrift, categorical_drift, numeric_drift
+from appliance.monitoring.errors import NoPredictions
+from appliance.monitoring.fairness import GroupRow, group_fairness
+from appliance.monitoring.performance import PerformanceFigure, performance_figures
+from appliance.monitoring.predictions import Logged, encode, load_window, prediction_span
+from appliance.monitoring.reference import CategoricalReference, rounded
+from appliance.monitoring.versions import VersionCache, Watched
+from appliance.monitoring.windows import Window, window_of
+
+if TYPE_CHECKING:
+    from sqlite_utils import Database
+
+    from appliance.features.sources import FeatureSources
+    from appliance.home import DataHome
+    from appliance.usecase.spec import UseCaseSpec
+
+__all__ = [
+    "MonitorRun",
+    "WindowDrift",
+    "WindowPerformance",
+    "measure_drift",
+    "measure_performance",
+    "pick_windows",
+]
+
+Progress = Callable[[str], None]
+PROBABILITY_DECIMALS = 6
+"""The precision of the probability in the prediction log (the service rounds it)."""
+
+
+@dataclass(frozen=True)
+class WindowDrift:
+    version: int
+    window: Window
+    rows: int
+    features: tuple[FeatureDrift, ...]
+    score: FeatureDrift | None
+    skew: tuple[FeatureDrift, ...] = ()
+
+    def at_level(self, level: str) -> list[str]:
+        return [d.feature for d in (*self.features, *([self.score] if self.score else []))
+                if d.level == level]  # fmt: skip
+
+
+@dataclass(frozen=True)
+class WindowPerformance:
+    version: int
+    window: Window
+    rows: int
+    labelled: int
+    figures: tuple[PerformanceFigure, ...]
+    fairness: tuple[GroupRow, ...]
+    conflicts: int = 0
+
+
+@dataclass
+class MonitorRun:
+    model: str
+    window_kind: str
+    drift: list[WindowDrift] = field(default_factory=list)
+    performance: list[WindowPerformance] = field(default_factory=list)
+    new_alerts: list[Alert] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    delivered: int = 0
+    delivery_errors: list[str] = field(default_factory=list)
+
+    @property
+    def rows(self) -> int:
+        return sum(w.rows for w in self.drift) + sum(w.rows for w in self.performance)
+
+
+def pick_windows(
+    db: Database, model: str, kind: str, count: int, at: date | str | None = None
+) -> list[Window]:
+    """The windows a run measures (see the module docstring)."""
+    span = prediction_span(db, model)
+    if span is None:
+        raise NoPredictions(f"no logged predictions for model {model!r} yet: score through the "
+                            "service or `appliance score` first")  # fmt: skip
+    if at is not None:
+        window = window_of(kind, at)
+        if not db.execute("SELECT 1 FROM predictions WHERE model = ? AND at >= ? AND at < ? "
+                          "LIMIT 1", [model, window.start_iso, window.end_iso]).fetchone():
+            raise NoPredictions(f"no predictions of {model!r} in {kind} {window.label} "
+                                f"({window.start_iso} .. {window.end_iso}); its predictions "
+                                f"run from {span[0][:10]} to {span[1][:10]}")  # fmt: skip
+        return [window]
+    first, window = window_of(kind, span[0]), window_of(kind, span[1])
+    out: list[Window] = []
+    while window >= first and len(out) < count:
+        hit = db.execute("SELECT 1 FROM predictions WHERE model = ? AND at >= ? AND at < ? LIMIT 1",
+                         [model, window.start_iso, window.end_iso]).fetchone()  # fmt: skip
+        if hit:
+            out.append(window)
+        window = window_of(kind, _day_before(window.start))
+    return sorted(out)
+
+
+def _day_before(day: date) -> date:
+    from datetime import timedelta
+
+    return day - timedelta(days=1)
+
+
+def _now() -> str:
+    from appliance.store.db import now_iso
+
+    return now_iso()
+
+
+def measure_drift(
+    home: DataHome, db: Database, spec: UseCaseSpec, config: MonitoringConfig, *,
+    window_kind: str | None = None, at: date | str | None = None, skew: bool = True,
+    progress: Progress = lambda _line: None,
+) -> MonitorRun:  # fmt: skip
+    """Drift (and skew) of every version in the chosen windows; stored, alerted."""
+    from appliance.features.sources import LakeSources
+
+    kind = window_kind or config.window
+    model = spec.model_name
+    run = MonitorRun(model, kind)
+    cache = VersionCache(home, db)
+    sources = LakeSources(home, db) if skew else None
+    breaches: list[Breach] = []
+    for window in pick_windows(db, model, kind, config.windows, at):
+        for version, logged in sorted(load_window(db, model, window).items()):
+            watched = cache.get(model, version)
+            result = _drift_of(watched, logged, config, sources)
+            now = _now()
+            measured = (*result.features, *([result.score] if result.score else []))
+            store.save_drift(db, model, version, window, "drift", measured, now)
+            if result.skew:
+                store.save_drift(db, model, version, window, "skew", result.skew, now)
+            breaches += drift_breaches(model, version, window, measured, config)
+            breaches += drift_breaches(model, version, window, result.skew, config, kind="skew")
+            run.drift.append(result)
+            acts = result.at_level("act")
+            progress(f"{window.kind} {window.label} v{version}: {logged.rows:,} predictions, "
+                     f"{len(acts)} at act level" + (f" ({', '.join(acts)})" if acts else ""))
+    _finish(db, run, breaches, config, progress)
+    return run
+
+
+def _drift_of(
+    watched: Watched, logged: Logged, config: MonitoringConfig, sources: FeatureSources | None
+) -> WindowDrift:
+    encoded = encode(watched.pipeline, logged.features, logged.rows)
+    features = []
+    for name, ref in watched.reference.features.items():
+        if name not in encoded.values:
+            continue
+        if isinstance(ref, CategoricalReference):
+            features.append(categorical_drift(ref, encoded.values[name], config,
+                                              unseen=encoded.unseen.get(name)))  # fmt: skip
+        else:
+            features.append(numeric_drift(ref, encoded.values[name], config,
+                                          raw_missing=encoded.raw_missing.get(name)))  # fmt: skip
+    score = None
+    if watched.reference.score is not None:
+        reference = rounded(watched.reference.score, PROBABILITY_DECIMALS)
+        score = numeric_drift(reference, logged.probability, config, kind="score")
+        score = FeatureDrift(SCORE, "score", score.rows, score.metrics, score.note)
+    skewed: tuple[FeatureDrift, ...] = ()
+    if sources is not None:
+        from appliance.monitoring.skew import skew_drift
+
+        skewed = tuple(skew_drift(watched.pipeline, logged, sources, config))
+    return WindowDrift(logged.version, logged.window, logged.rows, tuple(features), score, skewed)
+
+
+def measure_performance(
+    home: DataHome, db: Database, spec: UseCaseSpec, config: MonitoringConfig, *,
+    window_kind: str | None = None, at: date | str | None = None,
+    progress: Progress = lambda _line: None,
+) -> MonitorRun:  # fmt: skip
+    """Realised (or estimated) performance and fairness per version and window."""
+    from appliance.features.sources import LakeSources
+    from appliance.monitoring.groups import protected_groups
+    from appliance.monitoring.labels import match_outcomes, unmatched_outcomes
+
+    kind = window_kind or config.window
+    model = spec.model_name
+    run = MonitorRun(model, kind)
+    cache = VersionCache(home, db)
+    sources = LakeSources(home, db)
+    breaches: list[Breach] = []
+    for window in pick_windows(db, model, kind, config.windows, at):
+        for version, logged in sorted(load_window(db, model, window).items()):
+            watched = cache.get(model, version)
+            labels = match_outcomes(db, model, logged.request_ids, logged.application_ids)
+            p = logged.probability
+            vspec = watched.pipeline.spec
+            flagged = np.nan_to_num(p, nan=-np.inf) >= watched.threshold
+            favourable = flagged if vspec.population.favourable == "flagged" else ~flagged
+            score_edges = watched.reference.score.edges if watched.reference.score else None
+            figures = performance_figures(p, favourable, labels.y, config,
+                                          score_edges=score_edges, test_auc=watched.test_auc)
+            groups = protected_groups(vspec, logged, sources)
+            fair = group_fairness(groups, np.nan_to_num(p, nan=0.0), watched.threshold, labels.y,
+                                  favourable=vspec.population.favourable,
+                                  min_group_size=config.min_group_size, di_floor=config.di_floor)
+            labelled = int(np.isfinite(labels.y).sum())
+            now = _now()
+            store.save_performance(db, model, version, window, figures, logged.rows, labelled, now)
+            store.save_fairness(db, model, version, window, fair, now)
+            breaches += performance_breaches(model, version, window, figures, config)
+            breaches += fairness_breaches(model, version, window, fair, config)
+            run.performance.append(WindowPerformance(version, window, logged.rows, labelled,
+                                                     tuple(figures), tuple(fair),
+                                                     labels.conflicts))  # fmt: skip
+            if labels.conflicts:
+                run.notes.append(f"{window.label} v{version}: {labels.conflicts} prediction(s) "
+                                 "have a request-id outcome and an application-id outcome that "
+                                 "disagree; the request id's was used")  # fmt: skip
+            progress(f"{window.kind} {window.label} v{version}: {logged.rows:,} predictions, "
+                     f"{labelled:,} with outcomes")
+    orphans = unmatched_outcomes(db, model)
+    if orphans:
+        run.notes.append(f"{orphans} outcome(s) for {model} match no logged prediction; "
+                         "they are not counted")  # fmt: skip
+    _finish(db, run, breaches, config, progress)
+    return run
+
+
+def _finish(
+    db: Database, run: MonitorRun, breaches: list[Breach], config: MonitoringConfig,
+    progress: Progress,
+) -> None:  # fmt: skip
+    now = _now()
+    run.new_alerts = record_alerts(db, breaches, now)
+    for alert in run.new_alerts:
+        progress(f"ALERT #{alert.id} [{alert.level}] {alert.message}"
+                 + (" (retrain requested)" if alert.retrain_requested else ""))  # fmt: skip
+    run.delivered, run.delivery_errors = deliver_pending(db, config, now)
+    for error in run.delivery_errors:
+        progress(f"alert delivery failed: {error} (tried again on the next run)")
