@@ -4,7 +4,8 @@ It grows as the life cycle does: today it generates, ingests, profiles, classifi
 satellite tiles, trains and compiles the three demo use cases, promotes each through the
 gates, batch-scores the credit applications that came after the training window, posts
 their (simulated) outcomes, measures drift, performance and fairness with the monitoring
-report, and verifies the audit chain; publishing joins it as it lands.
+report, publishes the BI tables (Hyper extracts, the Flight SQL data set) and verifies
+the audit chain.
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ def command(ctx: click.Context, app: AppContext, rows: int | None, seed: int) ->
     from appliance.cli.ingest import sweep_inbox
     from appliance.cli.monitor import command as monitor_command
     from appliance.cli.profile import command as profile_command
+    from appliance.cli.publish import command as publish_command
 
     home = app.home
     if home.is_initialised and any(home.dir("lake").iterdir()):
@@ -53,24 +55,26 @@ def command(ctx: click.Context, app: AppContext, rows: int | None, seed: int) ->
             "pass a new --home DIR"
         )
     started = time.perf_counter()
-    _step("1/8 laying out the data home")
+    _step("1/9 laying out the data home")
     ctx.invoke(init_command)
     db = app.store()
-    _step("2/8 generating demo data")
+    _step("2/9 generating demo data")
     demo.generate(home.dir("inbox"), rows=rows or demo.DEFAULT_ROWS, seed=seed, progress=_step)
-    _step("3/8 ingesting the inbox")
+    _step("3/9 ingesting the inbox")
     results = sweep_inbox(app, db)
-    _step("4/8 profiling the outcome datasets")
+    _step("4/9 profiling the outcome datasets")
     for dataset, target in PROFILES.items():
         ctx.invoke(profile_command, dataset=dataset, target=target)
-    _step("5/8 classifying the satellite tiles into regional hazard labels")
+    _step("5/9 classifying the satellite tiles into regional hazard labels")
     ctx.invoke(imagery_command)
-    _step("6/8 training and promoting the demo use cases")
+    _step("6/9 training and promoting the demo use cases")
     trained = [_train_and_promote(app, db, usecase) for usecase in USECASES]
-    _step("7/8 batch-scoring the credit applications after the training window; outcomes")
+    _step("7/9 batch-scoring the credit applications after the training window; outcomes")
     scored = _score_and_observe(app, db)
-    _step("8/8 monitoring credit_default: drift against training, performance, fairness")
+    _step("8/9 monitoring credit_default: drift against training, performance, fairness")
     ctx.invoke(monitor_command, usecase="credit_default", window="month")
+    _step("9/9 publishing the BI tables: Hyper extracts and the Flight SQL data set")
+    ctx.invoke(publish_command, full=False, target=None, pg_schema="appliance")
     report = audit.verify(db)
     total_in = sum(r.run.rows_in for r in results)
     total_q = sum(r.run.rows_quarantined for r in results)
@@ -86,6 +90,7 @@ def command(ctx: click.Context, app: AppContext, rows: int | None, seed: int) ->
         click.echo(line)
     click.echo(scored)
     click.echo(f"  monitoring  {home.dir('publish') / 'monitoring' / 'credit_default.html'}")
+    click.echo(f"  BI extracts {home.dir('publish')}   (appliance --home {home.root} flight)")
 
 
 def _train_and_promote(app: AppContext, db: Database, usecase: str) -> str:
