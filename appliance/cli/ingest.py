@@ -88,11 +88,14 @@ def sweep_inbox(app: AppContext, db: Database) -> list[IngestResult]:
 
     Ingested files move to ``inbox/done/``; unreadable ones leave the inbox because a
     byte-identical copy is already in quarantine."""
-    from appliance.ingest import all_sources, match_source
+    from appliance.ingest import all_sources, inbox_files, match_source
 
     inbox = app.home.dir("inbox")
     sources = all_sources(app.home)
-    files = sorted(p for p in inbox.iterdir() if p.is_file() and not p.name.startswith("."))
+    files, links = inbox_files(app.home)
+    for link in links:
+        click.echo(f"{link.name}: a symbolic link; links are not followed, left in the inbox",
+                   err=True)  # fmt: skip
     if not files:
         click.echo(f"inbox {inbox} is empty")
     failures, results = 0, []

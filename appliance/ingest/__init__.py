@@ -2,13 +2,14 @@
 
 from appliance.ingest.run import IngestResult, ingest_file
 from appliance.ingest.schema import ColumnSpec, SourceSchema, load_schema, parse_schema
-from appliance.ingest.sources import all_sources, match_source, resolve_source
+from appliance.ingest.sources import all_sources, inbox_files, match_source, resolve_source
 
 __all__ = [
     "ColumnSpec",
     "IngestResult",
     "SourceSchema",
     "all_sources",
+    "inbox_files",
     "ingest_file",
     "load_schema",
     "match_source",

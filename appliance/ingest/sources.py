@@ -9,7 +9,7 @@ from appliance.errors import NotFound
 from appliance.home import DataHome, safe_name
 from appliance.ingest.schema import SourceSchema, load_schema
 
-__all__ = ["all_sources", "match_source", "resolve_source"]
+__all__ = ["all_sources", "inbox_files", "match_source", "resolve_source"]
 
 
 def resolve_source(home: DataHome, name: str | None, schema_file: Path | None) -> SourceSchema:
@@ -35,3 +35,14 @@ def match_source(sources: list[SourceSchema], file_name: str) -> SourceSchema | 
         if schema.inbox_pattern and fnmatch(file_name, schema.inbox_pattern):
             return schema
     return None
+
+
+def inbox_files(home: DataHome) -> tuple[list[Path], list[Path]]:
+    """The inbox's files to sweep, by name, and the symbolic links left alone.
+
+    A link is never followed: it could point anywhere on the box, and an unreadable file
+    is copied byte for byte into quarantine. Hidden files are skipped too.
+    """
+    entries = sorted(p for p in home.dir("inbox").iterdir() if not p.name.startswith("."))
+    links = [p for p in entries if p.is_symlink()]
+    return [p for p in entries if not p.is_symlink() and p.is_file()], links

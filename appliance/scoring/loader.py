@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from appliance.features.pipeline import FeaturePipeline
 from appliance.home import DataHome
-from appliance.registry import booster_bytes, resolve
+from appliance.registry import load_booster, resolve
 from appliance.registry.records import ModelVersion
 
 if TYPE_CHECKING:
@@ -43,7 +43,7 @@ def load_scorer(
     mv = resolve(db, model, ref)
     folder = home.inside(mv.booster_path).parent
     pipeline = FeaturePipeline.load(folder / "feature_pipeline.json")
-    reference = XGBoostScorer.from_bytes(booster_bytes(home, mv))
+    reference = XGBoostScorer(load_booster(home, mv))  # hash checked; never a pickle
     record = mv.compile or {}
     if record.get("status") != "ok":
         why = record.get("reason") or "the version has not been compiled"

@@ -16,14 +16,15 @@ __all__ = ["run"]
 
 def run(ctx: JobContext) -> JobResult:
     from appliance.errors import UnreadableFile
-    from appliance.ingest import all_sources, ingest_file, match_source
+    from appliance.ingest import all_sources, inbox_files, ingest_file, match_source
 
     inbox = ctx.home.dir("inbox")
     sources = all_sources(ctx.home)
-    files = sorted(p for p in inbox.iterdir() if p.is_file() and not p.name.startswith("."))
+    files, links = inbox_files(ctx.home)
     rows, ingested, unmatched = 0, 0, 0
     artifacts: list[str] = []
-    problems: list[str] = []
+    problems = [f"{link.name}: a symbolic link; links are not followed, left in the inbox"
+                for link in links]  # fmt: skip
     for path in files:
         schema = match_source(sources, path.name)
         if schema is None:
