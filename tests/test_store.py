@@ -56,3 +56,34 @@ def test_an_ok_run_must_account_for_every_row(db: Database) -> None:
             " started_at, status, rows_in, rows_ok, rows_quarantined)"
             " VALUES ('d', 'f', 'x', 'y', 'now', 'ok', 10, 7, 2)"
         )
+
+
+def test_a_read_then_write_transaction_survives_a_writer_in_another_connection(
+    tmp_path: Path,
+) -> None:
+    """A deferred BEGIN would fail at once here ("database is locked"): the other
+    connection commits between this transaction's read and its write. The store's
+    transactions take the write lock first, so the other writer waits instead."""
+    import threading
+
+    path = tmp_path / "s.db"
+    first, second = connect(path), connect(path)
+    first.execute("CREATE TABLE counter (n INTEGER)")
+    first.execute("INSERT INTO counter VALUES (0)")
+    other_done = threading.Event()
+
+    def other_writer() -> None:
+        second.execute("UPDATE counter SET n = n + 10")
+        other_done.set()
+
+    with first.atomic():
+        (n,) = first.execute("SELECT n FROM counter").fetchone()
+        thread = threading.Thread(target=other_writer)
+        thread.start()
+        assert not other_done.wait(0.3), "the other writer got in during this transaction"
+        first.execute("UPDATE counter SET n = ?", [n + 1])
+    thread.join(timeout=10)
+    assert other_done.is_set()
+    assert first.execute("SELECT n FROM counter").fetchone() == (11,)
+    first.close()
+    second.close()

@@ -15,9 +15,8 @@ written it (within its flush interval).
 
 from __future__ import annotations
 
-import contextlib
 import sqlite3
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -138,7 +137,7 @@ def record_outcomes(
     counts = {"inserted": 0, "updated": 0, "unchanged": 0}
     who = actor or f"key {key_id or '(none)'}"
     try:
-        with _write_transaction(db):
+        with db.atomic():
             by_request = _served_models(db, {o.request_id for o in parsed})
             by_application = _application_models(db, {o.application_id for o in parsed})
             for outcome in parsed:
@@ -308,25 +307,6 @@ def _store(db: Database, outcome: _Outcome, model: str, *, key_id: str | None, a
     change = {"outcome": [old_outcome, outcome.outcome], "observed_at": [old_observed, observed]}
     audit.record(db, actor, "outcome.change", subject, {**change, "key_id": key_id})
     return "updated"
-
-
-@contextlib.contextmanager
-def _write_transaction(db: Database) -> Iterator[None]:
-    """One transaction that takes the write lock up front (``BEGIN IMMEDIATE``): a read
-    that later turns into a write could fail at once if the prediction log commits in
-    between; this way SQLite's busy timeout applies instead."""
-    if db.conn.in_transaction:
-        with db.atomic():
-            yield
-        return
-    db.execute("BEGIN IMMEDIATE")
-    try:
-        yield
-        db.execute("COMMIT")
-    except BaseException:
-        if db.conn.in_transaction:
-            db.execute("ROLLBACK")
-        raise
 
 
 def _served_models(db: Database, request_ids: set[str | None]) -> dict[str, str]:

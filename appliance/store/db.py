@@ -13,7 +13,7 @@ from sqlite_utils import Database
 from appliance.errors import HomeError
 from appliance.store.migrations import MIGRATIONS, Migration
 
-__all__ = ["connect", "migrate", "now_iso", "opened", "schema_version"]
+__all__ = ["Store", "connect", "migrate", "now_iso", "opened", "schema_version"]
 
 BUSY_TIMEOUT_MS = 10_000
 
@@ -21,6 +21,36 @@ BUSY_TIMEOUT_MS = 10_000
 def now_iso() -> str:
     """The current UTC time as ISO-8601 with microseconds, the store's one time format."""
     return datetime.now(UTC).isoformat(timespec="microseconds")
+
+
+class Store(Database):
+    """The store's connection: sqlite-utils, with write transactions that take the lock
+    up front.
+
+    sqlite-utils opens ``atomic()`` with a plain (deferred) ``BEGIN``. In WAL mode a
+    transaction that reads and then writes fails at once with "database is locked" when
+    another process commits between its read and its write (the busy timeout cannot help:
+    its snapshot is stale). ``BEGIN IMMEDIATE`` takes the write lock first, so a second
+    writer waits for the busy timeout instead. Nested blocks stay savepoints.
+    """
+
+    @contextmanager
+    def atomic(self) -> Iterator[Database]:
+        if self.conn.in_transaction:
+            with super().atomic():
+                yield self
+            return
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield self
+        except BaseException:
+            self.rollback()
+            raise
+        try:
+            self.conn.execute("COMMIT")
+        except BaseException:
+            self.rollback()
+            raise
 
 
 def connect(path: Path, *, migrate_schema: bool = True) -> Database:
@@ -33,7 +63,7 @@ def connect(path: Path, *, migrate_schema: bool = True) -> Database:
         conn.execute("PRAGMA foreign_keys = ON")
     except sqlite3.Error as exc:
         raise HomeError(f"cannot open the store {path}: {exc}") from exc
-    db = Database(conn)
+    db = Store(conn)
     if migrate_schema:
         migrate(db)
     return db
