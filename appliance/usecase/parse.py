@@ -100,6 +100,8 @@ _TOP = {
     "name", "model", "description", "purpose", "owner", "population", "tables", "histories",
     "features", "exclude", "protected", "split", "training", "threshold", "evaluation",
     "promotion", "reasons",
+    # read by appliance.segmentation, which checks it; the rest of the spec ignores it
+    "segmentation",
 }  # fmt: skip
 
 
