@@ -15,11 +15,23 @@ from typing import Any, Protocol
 
 import numpy as np
 
-__all__ = ["TOLERANCE", "ParityReport", "RowScorer", "check_parity", "probe_rows"]
+__all__ = [
+    "AMOUNT_OBJECTIVES",
+    "TOLERANCE",
+    "ParityReport",
+    "RowScorer",
+    "check_parity",
+    "probe_rows",
+]
 
 TOLERANCE = 1e-5
-"""The largest |p_compiled - p_xgboost| a library may show on any probe row."""
+"""The largest |p_compiled - p_xgboost| a library may show on any probe row; for a model
+that predicts amounts (a regression), the largest difference relative to the amount
+(|y_compiled - y_xgboost| / max(1, |y_xgboost|)): the libraries compute in float32, whose
+rounding grows with the amount."""
 
+AMOUNT_OBJECTIVES = ("reg:squarederror", "reg:absoluteerror", "reg:pseudohubererror")
+"""XGBoost objectives whose outputs are amounts, checked with a relative tolerance."""
 _F32 = np.finfo(np.float32)
 _EXTREMES = np.array(
     [0.0, -0.0, 1.0, -1.0, _F32.max, -_F32.max, 1e30, -1e30, _F32.smallest_subnormal,
@@ -40,6 +52,7 @@ class ParityReport:
     max_abs_diff: float
     worst_row: int
     tolerance: float
+    relative: bool = False
 
     @property
     def passed(self) -> bool:
@@ -48,7 +61,7 @@ class ParityReport:
     def to_dict(self) -> dict[str, Any]:
         return {"rows": self.rows, "max_abs_diff": self.max_abs_diff,
                 "worst_row": self.worst_row, "tolerance": self.tolerance,
-                "passed": self.passed}  # fmt: skip
+                "relative": self.relative, "passed": self.passed}  # fmt: skip
 
 
 def probe_rows(
@@ -87,17 +100,21 @@ def probe_rows(
 
 
 def check_parity(
-    candidate: RowScorer, reference: RowScorer, rows: np.ndarray, *, tolerance: float = TOLERANCE
+    candidate: RowScorer, reference: RowScorer, rows: np.ndarray, *, tolerance: float = TOLERANCE,
+    relative: bool = False,
 ) -> ParityReport:
-    """The largest probability difference between two scorers over ``rows``."""
+    """The largest difference between two scorers' outputs over ``rows`` (relative to the
+    reference's amount, at least 1, with ``relative``)."""
     got = candidate.predict(rows)
     want = reference.predict(rows)
     diff = np.abs(got - want)
+    if relative:
+        diff = diff / np.maximum(1.0, np.abs(np.nan_to_num(want)))
     bad = np.isnan(got) != np.isnan(want)
     diff = np.where(bad, np.inf, np.nan_to_num(diff, nan=0.0))
     worst = int(np.argmax(diff)) if diff.size else -1
     return ParityReport(int(rows.shape[0]), float(diff.max()) if diff.size else 0.0, worst,
-                        tolerance)  # fmt: skip
+                        tolerance, relative)  # fmt: skip
 
 
 def _real_rows(

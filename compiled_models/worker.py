@@ -28,7 +28,7 @@ from compiled_models.build import (
     write_annotation,
 )
 from compiled_models.native import NativeScorer
-from compiled_models.parity import check_parity
+from compiled_models.parity import AMOUNT_OBJECTIVES, check_parity
 from compiled_models.reference import XGBoostScorer
 from compiled_models.toolchain import find_compiler
 
@@ -52,6 +52,8 @@ def run(request: dict[str, Any], workdir: Path) -> dict[str, Any]:
     compiler = find_compiler()
     model = load_treelite(model_json)
     reference = XGBoostScorer.from_bytes(model_json)
+    objective = json.loads(model_json)["learner"]["objective"]["name"]
+    relative = objective in AMOUNT_OBJECTIVES
     annotation = None
     if any(v.annotate for v in variants):
         _say(f"annotating branches from {train.shape[0]:,} training rows")  # type: ignore[union-attr]
@@ -65,7 +67,7 @@ def run(request: dict[str, Any], workdir: Path) -> dict[str, Any]:
                                 progress=_say)  # fmt: skip
         built = round(time.monotonic() - started, 2)
         scorer = NativeScorer.load(library, _sha256(library))
-        parity = check_parity(scorer, reference, probes, tolerance=tolerance)
+        parity = check_parity(scorer, reference, probes, tolerance=tolerance, relative=relative)
         latency = _single_row_us(scorer, probes)
         _say(f"{variant.name}: max |diff| {parity.max_abs_diff:.2e} on {parity.rows:,} rows, "
              f"{latency:.2f} us per row")  # fmt: skip
@@ -75,7 +77,8 @@ def run(request: dict[str, Any], workdir: Path) -> dict[str, Any]:
     if not passing:
         worst = min(results, key=lambda r: r["parity"]["max_abs_diff"])
         return {"status": "failed", "variants": results, "parity": worst["parity"],
-                "reason": f"no variant matches XGBoost within {tolerance:g}: the closest, "
+                "reason": f"no variant matches XGBoost within {tolerance:g}"
+                          f"{' (relative)' if relative else ''}: the closest, "
                           f"{worst['variant']}, differs by {worst['parity']['max_abs_diff']:.3g} "
                           f"(probe row {worst['parity']['worst_row']})"}  # fmt: skip
     best = min(passing, key=lambda r: r["latency_us"])

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
 __all__ = ["command"]
 
-USECASES = ("credit_default", "card_fraud", "insurance_propensity")
+USECASES = ("credit_default", "card_fraud", "insurance_propensity", "insurance_premium")
 
 # dataset -> target column for its profile report
 PROFILES = {
@@ -105,10 +105,13 @@ def _train_and_promote(app: AppContext, db: Database, usecase: str) -> str:
         app.home, db, spec, actor=app.settings.actor, progress=lambda m: _step(f"  {m}")
     )
     m, version = outcome.metrics, outcome.version.version
-    _step(
-        f"  {usecase} v{version}: test AUC {m['test']['roc_auc']:.3f} "
-        f"(baseline {m['baseline_test']['roc_auc']:.3f})"
-    )
+    if spec.is_regression:
+        test, base = m["test"], m["baseline_test"]
+        _step(f"  {usecase} v{version}: test RMSE {test['rmse']:,.2f}, R² {test['r2']:.3f} "
+              f"(baseline RMSE {base['rmse']:,.2f})")  # fmt: skip
+    else:
+        _step(f"  {usecase} v{version}: test AUC {m['test']['roc_auc']:.3f} "
+              f"(baseline {m['baseline_test']['roc_auc']:.3f})")  # fmt: skip
     actor = app.settings.actor
     try:
         promote(db, spec.model_name, version, actor=actor, reason="demo run")

@@ -145,7 +145,9 @@ def _conversions(
         + rng.normal(0, 0.5, n)
     )
     converted = rng.random(n) < 1 / (1 + np.exp(-logit))
-    premium = np.round((60_000 + 40_000 * income) * rng.lognormal(0, 0.4, n)).astype(np.int64)
+    # the premium taken grows with income and with the products the customer already holds
+    cover = 60_000 + 40_000 * income + 12_000 * held.sum(1)
+    premium = np.round(cover * rng.lognormal(0, 0.3, n)).astype(np.int64)
     return [
         cw.numbers(number[offered], 7, "BK"),
         cw.iso_dates(offer[offered]),

@@ -62,13 +62,16 @@ def effective_features(spec: UseCaseSpec, schema: pa.Schema) -> tuple[FeatureSpe
 
 
 def target_of(spec: UseCaseSpec, table: pa.Table) -> np.ndarray:
-    """The target as 1.0 (positive), 0.0, or NaN where it is missing."""
+    """The target as 1.0 (positive), 0.0, or NaN where it is missing; for a regression,
+    the amount itself (NaN where missing)."""
     import pyarrow.compute as pc
 
     p = spec.population
     if p.target not in table.column_names:
         raise SchemaError(f"dataset {p.dataset!r} has no target column {p.target!r}")
     column = table.column(p.target)
+    if spec.is_regression:
+        return _amounts(spec, column)
     if isinstance(p.positive, str) or is_categorical(column.type):
         text = pc.utf8_lower(pc.utf8_trim_whitespace(pc.cast(column, pa.string())))
         hit = pc.equal(text, str(p.positive).strip().lower())
@@ -76,6 +79,40 @@ def target_of(spec: UseCaseSpec, table: pa.Table) -> np.ndarray:
     else:
         values = pc.cast(pc.equal(pc.cast(column, pa.float64()), float(p.positive)), pa.float64())
     return np.asarray(values.to_numpy(zero_copy_only=False), dtype=np.float64)
+
+
+def _amounts(spec: UseCaseSpec, column: pa.ChunkedArray) -> np.ndarray:
+    """A regression target as float64; a value that is not a number is refused, named."""
+    import pyarrow.compute as pc
+
+    p = spec.population
+    if pa.types.is_integer(column.type) or pa.types.is_floating(column.type):
+        values = np.asarray(pc.cast(column, pa.float64()).to_numpy(zero_copy_only=False),
+                            dtype=np.float64)  # fmt: skip
+    elif pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+        text = column.to_pylist()
+        values = np.full(len(text), np.nan)
+        for row, item in enumerate(text):
+            if item is None or not item.strip():
+                continue
+            try:
+                values[row] = float(item)
+            except ValueError:
+                raise SchemaError(
+                    f"{spec.origin}: the regression target {p.target!r} of dataset "
+                    f"{p.dataset!r} must be numeric; row {row + 1} holds {item!r}"
+                ) from None
+    else:
+        raise SchemaError(
+            f"{spec.origin}: the regression target {p.target!r} of dataset {p.dataset!r} "
+            f"must be numeric; it is {column.type}"
+        )
+    bad = np.flatnonzero(np.isinf(values))
+    if bad.size:
+        raise SchemaError(
+            f"{spec.origin}: the regression target {p.target!r} is infinite at row {bad[0] + 1}"
+        )
+    return values
 
 
 @dataclass(frozen=True)

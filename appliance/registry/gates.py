@@ -3,12 +3,14 @@
 Everything is read from the candidate's ``metrics`` (the trainer's metrics.json) and its
 ``compile`` result; nothing touches the store or the disk. The keys the gates read:
 
-- ``optimise``: the metric the run optimised (``roc_auc``, ``pr_auc``, ``ks``: higher is
-  better; ``log_loss``, ``brier``: lower is better)
+- ``optimise``: the metric the run optimised (``roc_auc``, ``pr_auc``, ``ks``, ``r2``:
+  higher is better; ``log_loss``, ``brier``, ``rmse``, ``mae``: lower is better)
 - ``test``: ``{metric: value}`` on the candidate's test set
 - ``champion``: ``{"version": n, "test": {metric: value}}``, the production model
   re-scored on the candidate's test set (absent when there was no production model)
-- ``promotion``: ``{"tolerance": t}``, how much worse than the champion the candidate may be
+- ``promotion``: ``{"tolerance": t}``, how much worse than the champion the candidate may be:
+  in the metric's units, except for the error amounts ``rmse`` and ``mae``, where it is a
+  share of the champion's error (0.02: at most 2 % larger)
 - ``fairness``: ``{"passed": bool, ...}``
 - ``backtest``: ``{"verdict": "stable" | "watch" | "unstable" | "none", ...}``
 """
@@ -24,8 +26,9 @@ from appliance.registry.records import ModelVersion
 
 __all__ = ["HIGHER_IS_BETTER", "LOWER_IS_BETTER", "Gate", "GateReport", "evaluate_gates"]
 
-HIGHER_IS_BETTER = ("roc_auc", "pr_auc", "ks")
-LOWER_IS_BETTER = ("log_loss", "brier")
+HIGHER_IS_BETTER = ("roc_auc", "pr_auc", "ks", "r2")
+LOWER_IS_BETTER = ("log_loss", "brier", "rmse", "mae")
+RELATIVE_TOLERANCE = ("rmse", "mae")  # amounts in the target's currency or units
 _EPSILON = 1e-12  # tolerance edges are inclusive despite float rounding
 
 
@@ -108,13 +111,14 @@ def performance_gate(metrics: Mapping[str, Any], production: int | None) -> Gate
     if tolerance < 0:
         return Gate(name, False, f"promotion tolerance {tolerance} must be >= 0")
     gain = ours - theirs if metric in HIGHER_IS_BETTER else theirs - ours
+    allowed = tolerance * abs(theirs) if metric in RELATIVE_TOLERANCE else tolerance
     verdict = "better than" if gain > _EPSILON else "within tolerance of"
-    passed = gain >= -tolerance - _EPSILON
+    passed = gain >= -allowed - _EPSILON
     if not passed:
         verdict = "worse than"
     return Gate(name, passed, (
         f"test {metric} {ours:.6g} vs production v{production} {theirs:.6g}: "
-        f"{verdict} production (change {gain:+.6g}, tolerance {tolerance:g})"
+        f"{verdict} production (change {gain:+.6g}, tolerance {allowed:g})"
     ))  # fmt: skip
 
 

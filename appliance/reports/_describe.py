@@ -23,11 +23,16 @@ def favourable_text(metrics: Mapping[str, Any]) -> str:
 def purpose_section(metrics: Mapping[str, Any], card: Mapping[str, Any]) -> Section:
     target, label = card.get("target") or "target", metrics.get("positive_label") or "positive"
     protected = ", ".join(f"`{p}`" for p in card.get("protected") or []) or "none declared"
+    amounts = metrics.get("task") == "regression"
+    predicts = (f"Predicting anything other than `{target}`, or outside the range of amounts "
+                "seen in training (section 2)." if amounts else
+                f"Predicting anything other than `{target}` = {label}, or using the probability "
+                "as a calibrated PD for capital or provisioning (IRB, IFRS 9) without a separate "
+                "validation.")  # fmt: skip
     out_of_scope = card.get("out_of_scope") or [
         "Populations, products or channels not represented in the data of section 2, or "
         "periods well past it without the monitoring of section 8 showing stability.",
-        f"Predicting anything other than `{target}` = {label}, or using the probability as a "
-        "calibrated PD for capital or provisioning (IRB, IFRS 9) without a separate validation.",
+        predicts,
         "Adverse decisions without the reason codes of section 7 and the human review that "
         "credit policy requires.",
         f"Inferring or acting on protected attributes ({protected}); they are measured only "
@@ -40,18 +45,19 @@ def purpose_section(metrics: Mapping[str, Any], card: Mapping[str, Any]) -> Sect
                 ("Purpose", card.get("purpose") or f.DASH),
                 ("Use case", f"`{card.get('usecase') or metrics.get('usecase')}`"),
                 ("Owner", card.get("owner") or f.DASH),
-                ("Target", f"`{target}` = 1 means {label}"),
                 (
-                    "Decision",
-                    f"scores at or above the threshold are flagged; {favourable_text(metrics)}",
+                    "Target",
+                    f"`{target}`, an amount" if amounts else f"`{target}` = 1 means {label}",
                 ),
+                ("Decision", _decision_text(metrics)),
             )
         ),
         Heading("Intended use"),
         Bullets(
             (
                 f"Scoring `{card.get('usecase')}` cases drawn from the population of section 2, "
-                "offline on the appliance, with the threshold of section 4.",
+                "offline on the appliance"
+                + (" (an amount per case)." if amounts else ", with the threshold of section 4."),
                 "Every score comes with reason codes (section 7) for adverse-action notices "
                 "and review.",
             )
@@ -68,6 +74,8 @@ def data_section(metrics: Mapping[str, Any], card: Mapping[str, Any]) -> Section
     blocks: list[Block] = [Heading("Sources"), _sources(card.get("datasets") or [])]
     blocks.append(Heading("Split"))
     blocks.append(Para(_split_text(split.get("policy"))))
+    if metrics.get("task") == "regression":
+        return _amount_data_section(metrics, card, blocks)
     rows = []
     for part in PARTS:
         s = _summary(metrics, part)
@@ -102,6 +110,37 @@ def data_section(metrics: Mapping[str, Any], card: Mapping[str, Any]) -> Section
             f"`{target}` = 1 means **{label}**. Positive rate: "
             f"{f.pct(train.get('positive_rate'), 2)} in train, "
             f"{f.pct(test.get('positive_rate'), 2)} in test."
+        ),
+    ]
+    return Section(2, "Data", tuple(blocks))
+
+
+def _decision_text(metrics: Mapping[str, Any]) -> str:
+    if metrics.get("task") == "regression":
+        return "none: the model suggests an amount, staff decide"
+    return f"scores at or above the threshold are flagged; {favourable_text(metrics)}"
+
+
+def _amount_data_section(
+    metrics: Mapping[str, Any], card: Mapping[str, Any], blocks: list[Block]
+) -> Section:
+    split = metrics.get("split") or {}
+    sizes, periods = split.get("sizes") or {}, split.get("periods") or {}
+    rows = [
+        (part, f.count(sizes.get(part)), f.period(periods.get(part)),
+         f.measure(_summary(metrics, part).get("mean_actual"), 2))
+        for part in PARTS
+    ]  # fmt: skip
+    numeric = (False, True, False, True)
+    blocks.append(table(("Part", "Rows", "Period", "Mean target"), rows, numeric))
+    if split.get("unlabelled_dropped"):
+        blocks.append(Para(f"{f.count(split['unlabelled_dropped'])} rows without a target amount "
+                           "were left out before splitting."))  # fmt: skip
+    blocks += [
+        Heading("Target"),
+        Para(
+            f"`{card.get('target') or 'target'}` is an amount; the model predicts it directly "
+            "(squared-error loss)."
         ),
     ]
     return Section(2, "Data", tuple(blocks))
@@ -167,14 +206,23 @@ def methodology_section(metrics: Mapping[str, Any], card: Mapping[str, Any]) -> 
         ),
         Heading("Baseline"),
         Para(
-            "L2-regularised logistic regression on the same features (categorical codes "
-            "one-hot encoded, numbers standardised with training statistics), fitted by "
-            "Newton's method. The boosted model must earn its complexity against it (section 4)."
+            (
+                "Ridge regression (closed form)"
+                if metrics.get("task") == "regression"
+                else "L2-regularised logistic regression, fitted by Newton's method,"
+            )
+            + " on the same features (categorical codes one-hot encoded, numbers standardised "
+            "with training statistics). The boosted model must earn its complexity against it "
+            "(section 4)."
         ),
         Heading("Gradient-boosted trees (XGBoost)"),
         *_search(metrics, card),
         Heading("Threshold policy"),
-        Para(_threshold_text(metrics.get("threshold") or {})),
+        Para(
+            "None: a regression returns the predicted amount; there is no decision threshold."
+            if metrics.get("task") == "regression"
+            else _threshold_text(metrics.get("threshold") or {})
+        ),
     ]
     return Section(3, "Methodology", tuple(blocks))
 

@@ -67,8 +67,13 @@ def monitoring_section(metrics: Mapping[str, Any], card: Mapping[str, Any]) -> S
         f"Population stability: PSI on the score and CSI on every feature, per {period} of "
         f"scoring. Below {PSI_WATCH:g}: stable; {PSI_WATCH:g} to {PSI_ACT:g}: watch and "
         f"investigate; above {PSI_ACT:g}: act — review, recalibrate or retrain.",
-        "Realised performance: once outcomes mature, ROC AUC, calibration and bad rates at the "
-        "threshold on the scored population, against the test values of section 4"
+        (
+            "Realised performance: once actual amounts arrive, RMSE, MAE and mean error on the "
+            "scored population, against the test values of section 4"
+            if metrics.get("task") == "regression"
+            else "Realised performance: once outcomes mature, ROC AUC, calibration and bad rates "
+            "at the threshold on the scored population, against the test values of section 4"
+        )
         + (f" (tolerance {f.param(tolerance)})." if tolerance is not None else "."),
         f"Fairness: the section 6 tests rerun on realised outcomes for {protected}, at least "
         "quarterly and at every retraining.",

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from appliance.errors import ApplianceError
 from appliance.reports import _format as f
+from appliance.reports import regression
 from appliance.reports._blocks import Facts, Para, Section
 from appliance.reports._describe import data_section, methodology_section, purpose_section
 from appliance.reports._fairness import fairness_section, fairness_verdict
@@ -99,6 +100,9 @@ def headline(inputs: ReportInputs) -> tuple[str, Facts, Para]:
             ("Owner", str(c.get("owner") or f.DASH)),
         )
     )
+    if regression.is_regression(m):
+        fairness = "passed" if (m.get("fairness") or {}).get("passed") else "flagged"
+        return title, facts, Para(regression.headline_text(m, fairness))
     test, base = m.get("test") or {}, m.get("baseline_test") or {}
     back = (m.get("backtest") or {}).get("verdict") if backtest_exists(m) else "no window"
     summary = Para(
@@ -113,13 +117,14 @@ def headline(inputs: ReportInputs) -> tuple[str, Facts, Para]:
 def card_sections(inputs: ReportInputs) -> list[Section]:
     """The nine sections model-risk documentation expects (SR 11-7), in order."""
     m, c = inputs.metrics, inputs.card
+    amounts = regression.is_regression(m)
     return [
         purpose_section(m, c),
         data_section(m, c),
         methodology_section(m, c),
-        performance_section(m),
+        regression.performance_section(m) if amounts else performance_section(m),
         limitations_section(m, c),
-        fairness_section(m),
+        regression.fairness_section(m) if amounts else fairness_section(m),
         explanations_section(m, int(inputs.shap_values.shape[0])),
         monitoring_section(m, c),
         approvals_section(c),

@@ -36,7 +36,10 @@ def write_plots(out_dir: Path, inputs: ReportInputs) -> dict[str, Path]:
     written: dict[str, Path] = {}
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
-        for name, draw in PLOTS.items():
+        from appliance.reports import regression
+
+        kind = regression.REGRESSION_PLOTS if regression.is_regression(inputs.metrics) else PLOTS
+        for name, draw in kind.items():
             fig = draw(inputs)
             if fig is not None:
                 written[name] = save(fig, out_dir / f"{name}.png")

@@ -42,7 +42,14 @@ from appliance.errors import SchemaError
 from appliance.home import DataHome
 from appliance.toml_files import read_toml
 
-__all__ = ["Reason", "ServingConfig", "load_serving_config", "points", "top_reasons"]
+__all__ = [
+    "Reason",
+    "ServingConfig",
+    "load_serving_config",
+    "points",
+    "top_contributions",
+    "top_reasons",
+]
 
 _WINDOW = re.compile(r"_(\d+)([my])$")
 _VALUE_NOTE = re.compile(r"\s*\([^()]*\{value\}[^()]*\)")
@@ -129,6 +136,22 @@ def top_reasons(
         name = names[j]
         value = values.get(name)
         out.append(Reason(f"R{j:03d}", name, value, float(pushed[j]), config.text_for(name, value)))
+    return out
+
+
+def top_contributions(
+    contributions: np.ndarray, names: Sequence[str], values: Mapping[str, Any],
+    config: ServingConfig,
+) -> list[Reason]:  # fmt: skip
+    """For a regression: the features that moved the predicted amount most, either way,
+    largest first; each reason's ``contribution`` is signed (in the target's units)."""
+    moved = np.asarray(contributions[: len(names)], dtype=np.float64)
+    order = [int(j) for j in np.argsort(-np.abs(moved), kind="stable") if moved[j] != 0]
+    out = []
+    for j in order[: config.reason_count]:
+        name = names[j]
+        value = values.get(name)
+        out.append(Reason(f"R{j:03d}", name, value, float(moved[j]), config.text_for(name, value)))
     return out
 
 

@@ -31,7 +31,13 @@ import pyarrow as pa
 from appliance.errors import NotFound, SchemaError
 from appliance.features.sources import FeatureSources, LakeSources
 from appliance.home import DataHome
-from appliance.serving.decisions import ServingConfig, load_serving_config, points, top_reasons
+from appliance.serving.decisions import (
+    ServingConfig,
+    load_serving_config,
+    points,
+    top_contributions,
+    top_reasons,
+)
 from appliance.serving.records import FieldProblem, RecordSchema, typed_rows
 
 if TYPE_CHECKING:
@@ -54,7 +60,8 @@ class Slot:
     role: str
     loaded: LoadedModel
     explainer: Any
-    threshold: float
+    threshold: float | None
+    """The decision threshold of a classifier; None for a regression (no decision)."""
 
     @property
     def version(self) -> int:
@@ -285,6 +292,11 @@ class Engine:
         out = []
         for i in range(x.shape[0]):
             row_values = {name: column[i] for name, column in values.items()}
+            if slot.threshold is None:
+                response = _amount_response(host, slot, ids[i], float(p[i]), contributions[i],
+                                            row_values)  # fmt: skip
+                out.append(Scored(response, row_values, entities[i], ids[i]))
+                continue
             flagged = bool(p[i] >= slot.threshold)
             towards_positive = host.unfavourable_is_positive
             p_unfavourable = p[i] if towards_positive else 1 - p[i]
@@ -307,21 +319,39 @@ class Engine:
 # -- helpers ---------------------------------------------------------------------------
 
 
+def _amount_response(
+    host: Host, slot: Slot, record_id: Any, value: float, contributions: np.ndarray,
+    row_values: Mapping[str, Any],
+) -> dict[str, Any]:  # fmt: skip
+    """A regression's answer: the predicted amount and the features that moved it most."""
+    reasons = top_contributions(contributions, slot.names, row_values, host.config)
+    return {
+        "model": host.model, "version": slot.version, "role": slot.role,
+        "scorer": slot.loaded.scorer.kind, host.spec.population.id: record_id,
+        "kind": "regression", "prediction": round(value, 4), "decision": "predicted",
+        "reasons": [r.to_dict() for r in reasons],
+        "reason_dictionary_version": host.config.version,
+    }  # fmt: skip
+
+
 def _slot(role: str, loaded: LoadedModel, *, reference: bool = False) -> Slot:
     from compiled_models.forest import Forest
     from compiled_models.reference import XGBoostExplainer, XGBoostScorer
     from compiled_models.scorer import ServingScorer
     from compiled_models.treeshap import TreeExplainer
 
-    threshold = (loaded.version.metrics.get("threshold") or {}).get("value")
-    if not isinstance(threshold, int | float):
-        raise SchemaError(f"{loaded.version.subject} has no decision threshold in its metrics")
+    threshold: float | None = None
+    if loaded.version.metrics.get("task") != "regression":
+        value = (loaded.version.metrics.get("threshold") or {}).get("value")
+        if not isinstance(value, int | float):
+            raise SchemaError(f"{loaded.version.subject} has no decision threshold in its metrics")
+        threshold = float(value)
     if reference:
         xgb = XGBoostScorer(loaded.booster)
         loaded = replace(loaded, scorer=ServingScorer(xgb, xgb, "reference_only"))
-        return Slot(role, loaded, XGBoostExplainer(loaded.booster), float(threshold))
+        return Slot(role, loaded, XGBoostExplainer(loaded.booster), threshold)
     explainer = TreeExplainer(Forest.from_booster(loaded.booster))
-    return Slot(role, loaded, explainer, float(threshold))
+    return Slot(role, loaded, explainer, threshold)
 
 
 def _record_schema(home: DataHome, spec: UseCaseSpec) -> RecordSchema:
@@ -336,8 +366,30 @@ def _record_schema(home: DataHome, spec: UseCaseSpec) -> RecordSchema:
         return by_name[dataset]
 
     joins = {join.name: schema_of(join.dataset) for join in spec.tables}
-    return RecordSchema.build(schema_of(population.dataset), population.target,
-                              population.time, joins)  # fmt: skip
+    schema = schema_of(population.dataset)
+    unused: frozenset[str] = frozenset()
+    if not spec.auto_features:
+        unused = frozenset(c.name for c in schema.columns) - _population_columns(spec)
+    return RecordSchema.build(schema, population.target, population.time, joins,
+                              unused=unused)  # fmt: skip
+
+
+def _population_columns(spec: UseCaseSpec) -> frozenset[str]:
+    """The population's own columns that the spec reads: keys, the date, and every column
+    a feature names without a table."""
+    from dataclasses import fields
+
+    from appliance.usecase.spec import ColumnRef
+
+    p = spec.population
+    named = {p.id, p.entity, p.time} - {None}
+    named |= {t.on for t in spec.tables} | {h.on for h in spec.histories if h.on}
+    for feature in spec.features:
+        for item in fields(feature):
+            ref = getattr(feature, item.name)
+            if isinstance(ref, ColumnRef) and ref.table is None:
+                named.add(ref.column)
+    return frozenset(str(name) for name in named)
 
 
 def _warm(host: Host, sources: FeatureSources) -> None:

@@ -56,6 +56,7 @@ _BUSY_TIMEOUT_MS = 500
 _COLUMNS = (
     "request_id", "role", "served", "at", "model", "version", "entity_id", "application_id",
     "input", "features", "probability", "score", "decision", "reasons", "latency_ms", "key_id",
+    "kind", "prediction",
 )  # fmt: skip
 _INSERT = (
     f"INSERT INTO predictions ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' for _ in _COLUMNS)})"
@@ -79,10 +80,13 @@ class PredictionRecord:
     served: bool
     input: Mapping[str, Any]
     features: Mapping[str, Any]
-    probability: float
+    probability: float | None
     decision: str
     latency_ms: float
     score: float | None = None
+    kind: str = "classification"
+    prediction: float | None = None
+    """A regression's predicted amount (``kind`` ``regression``); None for a classifier."""
     reasons: Sequence[Any] = ()
     entity_id: str | None = None
     application_id: str | None = None
@@ -104,6 +108,7 @@ class PredictionRecord:
             _text(self.application_id), encode_json(self.input), encode_json(self.features),
             _real(self.probability), _real(self.score), str(self.decision),
             encode_json(list(self.reasons)), float(self.latency_ms), _text(self.key_id),
+            self.kind, _real(self.prediction),
         )  # fmt: skip
 
 

@@ -66,9 +66,12 @@ class RecordSchema:
     @classmethod
     def build(
         cls, population: SourceSchema, target: str, time: str | None,
-        joins: Mapping[str, SourceSchema],
+        joins: Mapping[str, SourceSchema], *, unused: frozenset[str] = frozenset(),
     ) -> RecordSchema:  # fmt: skip
-        columns = tuple(c for c in population.columns if c.name != target)
+        """``unused``: population columns the model never reads (another use case's
+        outcome, say): a request may leave them out."""
+        columns = tuple(replace(c, required=False) if c.name in unused else c
+                        for c in population.columns if c.name != target)  # fmt: skip
         return cls(replace(population, columns=columns), target, time, dict(joins))
 
     @property

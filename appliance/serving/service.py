@@ -5,6 +5,7 @@ part of `appliance up`)."""
 from __future__ import annotations
 
 import logging
+import signal
 import threading
 import time
 from collections.abc import Mapping
@@ -29,7 +30,8 @@ def log_sink(prediction_log: Any) -> Any:
         prediction_log.submit(PredictionRecord(
             request_id=r["request_id"], model=r["model"], version=r["version"], role=r["role"],
             served=r["served"], input=r["input"], features=r["features"],
-            probability=r["probability"], decision=r["decision"],
+            probability=r.get("probability"), decision=r["decision"],
+            kind=r.get("kind", "classification"), prediction=r.get("prediction"),
             latency_ms=r.get("latency_ms", 0.0), score=r.get("score"), reasons=r["reasons"],
             entity_id=r.get("entity_id"), application_id=r.get("application_id"),
             key_id=r.get("key_id") or None,
@@ -65,7 +67,26 @@ class RestService:
         return self._server
 
     def run(self) -> None:
-        self._make().run()
+        """Serve until SIGTERM or Ctrl-C, drain, and return (so the process exits 0).
+
+        Once drained, uvicorn raises the signal it caught again, which would end the
+        process by that signal (status -15) or as a KeyboardInterrupt; a handler of ours
+        takes that second delivery, and stops the server should a signal come before
+        uvicorn's own handlers are in place."""
+        server = self._make()
+        if threading.current_thread() is not threading.main_thread():
+            server.run()
+            return
+
+        def stop(_signum: int, _frame: object) -> None:
+            server.should_exit = True
+
+        previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            server.run()
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
 
     def start(self, timeout: float = 60.0) -> None:
         server = self._make()

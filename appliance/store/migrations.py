@@ -383,6 +383,14 @@ CREATE TABLE publish_marks (
 );
 """
 
+_REGRESSION = """
+-- what kind of model answered, and the amount a regression predicts (NULL for classifiers,
+-- whose answer stays in probability/score/decision)
+ALTER TABLE predictions ADD COLUMN kind TEXT NOT NULL DEFAULT 'classification'
+    CHECK (kind IN ('classification', 'regression'));
+ALTER TABLE predictions ADD COLUMN prediction REAL;
+"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "foundation", _FOUNDATION),
     Migration(2, "registry", _REGISTRY),
@@ -391,4 +399,5 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(5, "predictions", _PREDICTIONS),
     Migration(6, "monitoring", _MONITORING),
     Migration(7, "publish", _PUBLISH),
+    Migration(8, "regression", _REGRESSION),
 )

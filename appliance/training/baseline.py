@@ -1,4 +1,5 @@
-"""The baseline: L2-regularised logistic regression on the same features.
+"""The baselines: L2-regularised logistic regression (classification) and ridge
+regression (regression) on the same features.
 
 Categorical codes are one-hot encoded and numbers standardised with training
 statistics; the fit is Newton's method (iteratively reweighted least squares), which
@@ -14,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["LogisticBaseline"]
+__all__ = ["LogisticBaseline", "RidgeBaseline"]
 
 
 @dataclass(frozen=True)
@@ -77,3 +78,34 @@ def _one_hot(x: np.ndarray, types: Sequence[str], n_levels: Sequence[int]) -> np
 
 def _sigmoid(t: np.ndarray) -> np.ndarray:
     return np.asarray(1.0 / (1.0 + np.exp(-np.clip(t, -35, 35))))
+
+
+@dataclass(frozen=True)
+class RidgeBaseline:
+    """Ridge regression on the same one-hot, standardised design; closed form."""
+
+    types: tuple[str, ...]
+    n_levels: tuple[int, ...]
+    mean: np.ndarray
+    scale: np.ndarray
+    coef: np.ndarray
+    intercept: float
+
+    @classmethod
+    def fit(
+        cls, x: np.ndarray, y: np.ndarray, types: Sequence[str], n_levels: Sequence[int],
+        *, l2: float = 1.0,
+    ) -> RidgeBaseline:  # fmt: skip
+        design = _one_hot(x, types, n_levels)
+        mean = design.mean(axis=0)
+        scale = design.std(axis=0)
+        scale[scale == 0] = 1.0
+        z = (design - mean) / scale
+        intercept = float(y.mean())  # centred design: the intercept is the mean, unshrunk
+        gram = z.T @ z + l2 * np.eye(z.shape[1])
+        coef = np.linalg.solve(gram, z.T @ (y - intercept)) if z.shape[1] else np.empty(0)
+        return cls(tuple(types), tuple(n_levels), mean, scale, coef, intercept)
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        z = (_one_hot(x, self.types, self.n_levels) - self.mean) / self.scale
+        return np.asarray(z @ self.coef + self.intercept)

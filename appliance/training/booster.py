@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "EVAL_METRIC",
+    "REGRESSION_METRICS",
     "TrainedBooster",
     "Trial",
     "continue_training",
@@ -35,7 +36,11 @@ EVAL_METRIC = {
     "ks": ("auc", True),
     "log_loss": ("logloss", False),
     "brier": ("rmse", False),
+    "rmse": ("rmse", False),
+    "mae": ("mae", False),
+    "r2": ("rmse", False),  # R² ranks trials exactly as RMSE does on one validation set
 }
+REGRESSION_METRICS = ("rmse", "mae", "r2")
 _THREADS = 2
 
 
@@ -63,7 +68,16 @@ def _matrix(x: np.ndarray, y: np.ndarray | None, types: list[str], names: list[s
     )  # fmt: skip
 
 
-def _space(rng: np.random.Generator, positive_rate: float) -> dict[str, Any]:
+def _objective(metric: str, y: np.ndarray) -> dict[str, Any]:
+    """The loss and the starting point: log loss from the positive rate, or squared
+    error from the mean amount."""
+    if metric in REGRESSION_METRICS:
+        return {"objective": "reg:squarederror", "base_score": float(y.mean())}
+    rate = float(y.mean())
+    return {"objective": "binary:logistic", "base_score": float(min(max(rate, 1e-4), 1 - 1e-4))}
+
+
+def _space(rng: np.random.Generator) -> dict[str, Any]:
     return {
         "max_depth": int(rng.choice([1, 2, 3, 4, 5])),
         "eta": float(rng.choice([0.02, 0.05, 0.1])),
@@ -72,7 +86,6 @@ def _space(rng: np.random.Generator, positive_rate: float) -> dict[str, Any]:
         "colsample_bytree": float(rng.choice([0.7, 0.85, 1.0])),
         "lambda": float(rng.choice([1.0, 3.0, 10.0])),
         "max_cat_to_onehot": 8,
-        "base_score": float(min(max(positive_rate, 1e-4), 1 - 1e-4)),
     }
 
 
@@ -97,8 +110,8 @@ def train_booster(
     best: tuple[float, xgb.Booster, Trial] | None = None
     for i in range(spec.trials):
         params = {
-            "objective": "binary:logistic", "eval_metric": metric, "tree_method": "hist",
-            "seed": spec.seed + i, "nthread": _THREADS, **_space(rng, float(y_train.mean())),
+            **_objective(spec.metric, y_train), "eval_metric": metric, "tree_method": "hist",
+            "seed": spec.seed + i, "nthread": _THREADS, **_space(rng),
         }  # fmt: skip
         if i == 0:  # always try a sensible default first
             params.update(max_depth=2, eta=0.05, min_child_weight=5, subsample=0.85,
@@ -150,5 +163,6 @@ def predict(booster: xgb.Booster, x: np.ndarray, types: list[str], names: list[s
 def contributions(
     booster: xgb.Booster, x: np.ndarray, types: list[str], names: list[str]
 ) -> np.ndarray:
-    """Exact TreeSHAP contributions (log-odds), one column per feature plus the bias last."""
+    """Exact TreeSHAP contributions (log-odds, or the amount for a regression), one column
+    per feature plus the bias last."""
     return np.asarray(booster.predict(_matrix(x, None, types, names), pred_contribs=True))

@@ -26,7 +26,7 @@ from appliance.evaluation import (
 )
 from appliance.usecase.spec import UseCaseSpec
 
-__all__ = ["evaluate", "policy_of", "safe_summary", "threshold_metrics"]
+__all__ = ["evaluate", "evaluate_regression", "policy_of", "safe_summary", "threshold_metrics"]
 
 
 def policy_of(spec: UseCaseSpec) -> ThresholdPolicy:
@@ -91,5 +91,49 @@ def evaluate(
         "fairness": fairness_report(
             y_test, p_test, threshold, groups, favourable=spec.population.favourable
         ).to_dict(),
+        "promotion": {"tolerance": spec.tolerance, "auto": spec.auto_promote},
+    }
+
+
+def evaluate_regression(
+    spec: UseCaseSpec,
+    parts: Mapping[str, tuple[np.ndarray, np.ndarray]],
+    baseline_test: np.ndarray,
+    groups: Mapping[str, np.ndarray],
+    backtest_dates: np.ndarray | None,
+) -> dict[str, Any]:
+    """The regression's metrics.json: errors per part and against the baseline, errors by
+    prediction band and by protected group, and the backtest, in the shape the registry's
+    gates read (``optimise``, ``test``, ``fairness.passed``, ``backtest.verdict``)."""
+    from appliance.evaluation.regression import (
+        error_by_band,
+        error_by_group,
+        regression_backtest,
+        regression_summary,
+    )
+
+    y_test, p_test = parts["test"]
+    test = regression_summary(y_test, p_test)
+    y_back, p_back = parts["backtest"]
+    dates = backtest_dates if backtest_dates is not None else np.empty(0, "datetime64[D]")
+    return {
+        "usecase": spec.name,
+        "model": spec.model_name,
+        "task": "regression",
+        "target": spec.population.target,
+        "optimise": spec.training.metric,
+        **{name: regression_summary(*parts[name]) for name in ("train", "validation", "test")},
+        "baseline_test": regression_summary(y_test, baseline_test),
+        "backtest_metrics": regression_summary(y_back, p_back),
+        "bands": error_by_band(y_test, p_test),
+        "backtest": regression_backtest(
+            dates,
+            y_back,
+            p_back,
+            period=spec.backtest_period,
+            reference_rmse=test["rmse"] if test else None,
+            reference_p=p_test,
+        ),
+        "fairness": error_by_group(y_test, p_test, groups),
         "promotion": {"tolerance": spec.tolerance, "auto": spec.auto_promote},
     }

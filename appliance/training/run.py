@@ -27,9 +27,9 @@ from appliance.features.sources import FeatureSources, LakeSources
 from appliance.features.transforms import CategoricalEncoder
 from appliance.scoring.compile import save_parity_rows
 from appliance.store.db import now_iso
-from appliance.training.baseline import LogisticBaseline
+from appliance.training.baseline import LogisticBaseline, RidgeBaseline
 from appliance.training.booster import TrainedBooster, predict, train_booster
-from appliance.training.evaluate import evaluate, safe_summary
+from appliance.training.evaluate import evaluate, evaluate_regression, safe_summary
 from appliance.training.explain import global_importance, shap_sample
 from appliance.training.reference import reference_statistics
 from appliance.training.split import Split, make_split
@@ -94,10 +94,15 @@ def prepare(
     dropped = int((~labelled).sum())
     table, y = table.filter(pa.array(labelled)), y[labelled]
     dates = as_days(table.column(p.time)) if p.time else None
-    split = make_split(spec.split, y, dates)
+    split = make_split(spec.split, y, dates, stratify=not spec.is_regression)
     check_training_window(spec, y, split.train)
     for part in ("validation", "test"):
-        if np.unique(y[getattr(split, part)]).size < 2:
+        if spec.is_regression and getattr(split, part).size < 2:
+            raise SchemaError(
+                f"{spec.origin}: the {part} part has fewer than two rows; more data or a "
+                "larger split.test / split.validation is needed"
+            )
+        if not spec.is_regression and np.unique(y[getattr(split, part)]).size < 2:
             raise SchemaError(
                 f"{spec.origin}: the {part} part has one class only; more data or a "
                 "larger split.test / split.validation is needed"
@@ -144,10 +149,15 @@ def train_usecase(
     prep = prepare(spec, sources, progress, pipeline=base[1] if base else None)
     types, names = prep.pipeline.xgboost_types, prep.pipeline.names
     s, x, y = prep.split, prep.x, prep.y
-    progress("fitting the baseline (logistic regression)")
     levels = [len(e.categories) if isinstance(e, CategoricalEncoder) else 1
               for e in prep.pipeline.encoders]  # fmt: skip
-    baseline = LogisticBaseline.fit(x[s.train], y[s.train], types, levels)
+    baseline: LogisticBaseline | RidgeBaseline
+    if spec.is_regression:
+        progress("fitting the baseline (ridge regression)")
+        baseline = RidgeBaseline.fit(x[s.train], y[s.train], types, levels)
+    else:
+        progress("fitting the baseline (logistic regression)")
+        baseline = LogisticBaseline.fit(x[s.train], y[s.train], types, levels)
     if base is not None:
         trained = _continue(base, prep, progress)
     else:
@@ -164,7 +174,8 @@ def train_usecase(
     }
     groups = _protected_groups(spec, prep, s.test)
     back_dates = prep.dates[s.backtest] if prep.dates is not None else None
-    metrics = evaluate(spec, parts, baseline.predict(x[s.test]), groups, back_dates)
+    judge = evaluate_regression if spec.is_regression else evaluate
+    metrics = judge(spec, parts, baseline.predict(x[s.test]), groups, back_dates)
     shap, sample = shap_sample(trained.booster, x[s.test], types, names, seed=spec.training.seed)
     metrics["importance"] = global_importance(trained.booster, shap, names)
     metrics["split"] = _split_summary(prep)
@@ -262,8 +273,9 @@ def _continue(
     if end is not None and prep.dates is not None:
         rows = rows[prep.dates[rows] > np.datetime64(end)]
     if rows.size == 0 or np.unique(prep.y[rows]).size < 2:
+        what = "two distinct values" if prep.spec.is_regression else "both classes"
         raise SchemaError(
-            f"no new labelled rows with both classes since v{current.version}'s training "
+            f"no new labelled rows with {what} since v{current.version}'s training "
             f"window (ends {end}): nothing to continue training on"
         )
     progress(f"continuing v{current.version} on {rows.size:,} newer training rows")
@@ -360,7 +372,12 @@ def _champion(
     test = prep.table.take(pa.array(prep.split.test))
     x = pipeline.transform(test, prep.sources)
     p = predict(booster, x, pipeline.xgboost_types, pipeline.names)
-    return {"version": current.version, "test": safe_summary(prep.y[prep.split.test], p)}
+    y = prep.y[prep.split.test]
+    if prep.spec.is_regression:
+        from appliance.evaluation.regression import regression_summary
+
+        return {"version": current.version, "test": regression_summary(y, p)}
+    return {"version": current.version, "test": safe_summary(y, p)}
 
 
 def _search_summary(trained: TrainedBooster) -> dict[str, Any]:

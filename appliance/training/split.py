@@ -38,13 +38,15 @@ class Split:
         return {p: int(getattr(self, p).size) for p in ("train", "validation", "test", "backtest")}
 
 
-def make_split(policy: SplitPolicy, y: np.ndarray, dates: np.ndarray | None) -> Split:
+def make_split(
+    policy: SplitPolicy, y: np.ndarray, dates: np.ndarray | None, *, stratify: bool = True
+) -> Split:
     """Split the rows of a labelled population; ``dates`` are datetime64[D] or None."""
     if policy.policy == "time":
         if dates is None:
             raise SchemaError("a time split needs the population's decision dates")
         return _time_split(policy, dates)
-    return _random_split(policy, y)
+    return _random_split(policy, y, stratify=stratify)
 
 
 def _time_split(policy: SplitPolicy, dates: np.ndarray) -> Split:
@@ -73,11 +75,12 @@ def _time_split(policy: SplitPolicy, dates: np.ndarray) -> Split:
     )
 
 
-def _random_split(policy: SplitPolicy, y: np.ndarray) -> Split:
+def _random_split(policy: SplitPolicy, y: np.ndarray, *, stratify: bool = True) -> Split:
     rng = np.random.default_rng(policy.seed)
     parts: dict[str, list[np.ndarray]] = {"train": [], "validation": [], "test": []}
-    for label in np.unique(y):
-        rows = rng.permutation(np.flatnonzero(y == label))
+    strata = [y == label for label in np.unique(y)] if stratify else [np.ones(y.size, bool)]
+    for members in strata:
+        rows = rng.permutation(np.flatnonzero(members))
         n_test = round(rows.size * policy.test)
         n_valid = round(rows.size * policy.validation)
         parts["test"].append(rows[:n_test])

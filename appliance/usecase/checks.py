@@ -86,6 +86,14 @@ def check_training_window(spec: UseCaseSpec, y: np.ndarray, train: np.ndarray) -
         window = f" between {spec.population.since or '...'} and {spec.population.until or '...'}"
     if train.size == 0:
         raise SchemaError(f"{where}: the training window{window} is empty: no labelled rows")
+    if spec.is_regression:
+        values = y[train]
+        if np.all(values == values[0]):
+            raise SchemaError(
+                f"{where}: the regression target {spec.population.target!r} has one value "
+                f"({values[0]:g}) on every training row{window}: there is nothing to learn"
+            )
+        return
     classes = np.unique(y[train])
     if classes.size < 2:
         only = "positive" if classes[0] == 1 else "negative"
@@ -98,8 +106,13 @@ def check_training_window(spec: UseCaseSpec, y: np.ndarray, train: np.ndarray) -
 def check_leaks(
     spec: UseCaseSpec, raw: Sequence[RawColumn], y: np.ndarray, train: np.ndarray
 ) -> None:
-    """Refuse a feature that on its own separates the classes almost perfectly."""
+    """Refuse a feature that on its own separates the classes almost perfectly (for a
+    regression: whose rank correlation with the target is almost perfect)."""
     from appliance.evaluation.metrics import roc_auc
+
+    if spec.is_regression:
+        _check_correlation_leaks(spec, raw, y, train)
+        return
 
     limit = spec.training.leak_auc
     labels = y[train]
@@ -119,6 +132,30 @@ def check_leaks(
                 f"{spec.population.target!r} with AUC {strength:.3f} on the training rows: a "
                 "leak, i.e. data recorded after the decision? Remove it, or raise "
                 f"training.leak_auc above {strength:.3f} if it is genuinely known in time"
+            )
+
+
+def _check_correlation_leaks(
+    spec: UseCaseSpec, raw: Sequence[RawColumn], y: np.ndarray, train: np.ndarray
+) -> None:
+    from scipy.stats import rankdata
+
+    limit, target = spec.training.leak_corr, y[train]
+    for column in raw:
+        values = column.values[train]
+        if column.kind == "categorical":
+            values = _category_rate(values, target)
+        values = np.asarray(values, dtype=np.float64)
+        known = ~np.isnan(values)
+        if known.sum() < 20 or np.ptp(values[known]) == 0 or np.ptp(target[known]) == 0:
+            continue
+        rho = float(np.corrcoef(rankdata(values[known]), rankdata(target[known]))[0, 1])
+        if abs(rho) >= limit:
+            raise SchemaError(
+                f"{spec.origin}: feature {column.name!r} (from {column.source}) alone tracks "
+                f"{spec.population.target!r} with rank correlation {rho:+.3f} on the training "
+                "rows: a leak, i.e. data recorded after the decision? Remove it, or raise "
+                f"training.leak_corr above {abs(rho):.3f} if it is genuinely known in time"
             )
 
 

@@ -36,7 +36,10 @@ from appliance.usecase.spec import (
 __all__ = ["load_spec", "parse_spec"]
 
 _STATS = ("count", "sum", "mean", "max", "min")
-_METRICS = ("roc_auc", "pr_auc", "ks", "log_loss", "brier")
+_METRICS = {
+    "classification": ("roc_auc", "pr_auc", "ks", "log_loss", "brier"),
+    "regression": ("rmse", "mae", "r2"),
+}
 
 
 def load_spec(path: Path) -> UseCaseSpec:
@@ -70,6 +73,11 @@ def parse_spec(
     protected = tuple(
         _protected(ctx, p, f"protected[{i}]") for i, p in enumerate(r.array(data, "protected"))
     )
+    task = data.get("task", "classification")
+    if not isinstance(task, str) or task not in _METRICS:
+        raise r.error("task", f"{task!r} is not one of {', '.join(_METRICS)}")
+    if task == "regression" and "threshold" in data:
+        raise r.error("threshold", "a regression predicts an amount: it has no threshold")
     spec = UseCaseSpec(
         name=r.name(data.get("name"), "name"),
         model=r.name(data["model"], "model") if "model" in data else "",
@@ -84,7 +92,8 @@ def parse_spec(
         exclude=tuple(r.str_list(data.get("exclude", []), "exclude")),
         protected=protected,
         split=_split(r, data.get("split", {}), population),
-        training=_training(r, data.get("training", {})),
+        task="regression" if task == "regression" else "classification",
+        training=_training(r, data.get("training", {}), task),
         threshold=_threshold(r, data.get("threshold", {})),
         **_evaluation(r, data.get("evaluation", {})),
         **_promotion(r, data.get("promotion", {})),
@@ -99,7 +108,7 @@ def parse_spec(
 _TOP = {
     "name", "model", "description", "purpose", "owner", "population", "tables", "histories",
     "features", "exclude", "protected", "split", "training", "threshold", "evaluation",
-    "promotion", "reasons",
+    "promotion", "reasons", "task",
     # read by appliance.segmentation, which checks it; the rest of the spec ignores it
     "segmentation",
 }  # fmt: skip
@@ -315,15 +324,22 @@ def _split(r: Reader, raw: Any, population: Population) -> SplitPolicy:
     return split
 
 
-def _training(r: Reader, raw: Any) -> TrainingSpec:
+def _training(r: Reader, raw: Any, task: str) -> TrainingSpec:
     raw = r.table(raw, "training")
     r.no_unknown(raw, set(TrainingSpec.__dataclass_fields__), "training")
-    metric = raw.get("metric", "roc_auc")
-    if metric not in _METRICS:
-        raise r.error("training.metric", f"{metric!r} is not one of {', '.join(_METRICS)}")
+    known = _METRICS[task]
+    metric = raw.get("metric", known[0])
+    if metric not in known:
+        other = next((t for t, names in _METRICS.items() if metric in names), None)
+        why = f"is a {other} metric, and this use case's task is {task}" if other else (
+            f"is not one of {', '.join(known)}")  # fmt: skip
+        raise r.error("training.metric", f"{metric!r} {why}")
     leak_auc = raw.get("leak_auc", 0.97)
     if not isinstance(leak_auc, int | float) or not 0.5 < leak_auc <= 1:
         raise r.error("training.leak_auc", "must be a number in (0.5, 1]")
+    leak_corr = raw.get("leak_corr", 0.98)
+    if not isinstance(leak_corr, int | float) or not 0 < leak_corr <= 1:
+        raise r.error("training.leak_corr", "must be a number in (0, 1]")
     return TrainingSpec(
         metric=metric,
         trials=r.positive_int(raw, "trials", "training", 6),
@@ -331,6 +347,7 @@ def _training(r: Reader, raw: Any) -> TrainingSpec:
         early_stopping=r.positive_int(raw, "early_stopping", "training", 50),
         seed=r.positive_int(raw, "seed", "training", 7, allow_zero=True),
         leak_auc=float(leak_auc),
+        leak_corr=float(leak_corr),
     )
 
 

@@ -25,6 +25,7 @@ __all__ = [
     "RegionalHazardFeature",
     "SplitPolicy",
     "TableJoin",
+    "Task",
     "ThresholdSpec",
     "TrainingSpec",
     "UseCaseSpec",
@@ -190,6 +191,9 @@ class ThresholdSpec:
     approval_rate: float | None = None
 
 
+Task = Literal["classification", "regression"]
+
+
 @dataclass(frozen=True)
 class TrainingSpec:
     metric: str = "roc_auc"
@@ -198,6 +202,9 @@ class TrainingSpec:
     early_stopping: int = 50
     seed: int = 7
     leak_auc: float = 0.97
+    leak_corr: float = 0.98
+    """Regression's leak screen: a feature whose rank correlation with the target reaches
+    this on its own is refused."""
 
 
 @dataclass(frozen=True)
@@ -208,6 +215,8 @@ class UseCaseSpec:
     population: Population
     features: tuple[FeatureSpec, ...]
     split: SplitPolicy
+    task: Task = "classification"
+    """``classification`` (a yes/no target, a probability) or ``regression`` (an amount)."""
     model: str = ""
     description: str = ""
     purpose: str = ""
@@ -226,6 +235,10 @@ class UseCaseSpec:
     origin: str = "<inline>"
     fingerprint: str = ""
     raw: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def is_regression(self) -> bool:
+        return self.task == "regression"
 
     @property
     def model_name(self) -> str:
