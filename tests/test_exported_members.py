@@ -17,6 +17,7 @@ PACKAGES = [
     "appliance.evaluation",
     "appliance.features",
     "appliance.registry",
+    "appliance.segmentation",
     "appliance.reports",
     "appliance.training",
     "appliance.usecase",

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 __all__ = ["command"]
 
 USECASES = ("credit_default", "card_fraud", "insurance_propensity", "insurance_premium")
+SEGMENTED = "insurance_propensity"  # the use case whose spec declares the customer segments
 
 # dataset -> target column for its profile report
 PROFILES = {
@@ -55,25 +56,29 @@ def command(ctx: click.Context, app: AppContext, rows: int | None, seed: int) ->
             "pass a new --home DIR"
         )
     started = time.perf_counter()
-    _step("1/9 laying out the data home")
+    _step("1/11 laying out the data home")
     ctx.invoke(init_command)
     db = app.store()
-    _step("2/9 generating demo data")
+    _step("2/11 generating demo data")
     demo.generate(home.dir("inbox"), rows=rows or demo.DEFAULT_ROWS, seed=seed, progress=_step)
-    _step("3/9 ingesting the inbox")
+    _step("3/11 ingesting the inbox")
     results = sweep_inbox(app, db)
-    _step("4/9 profiling the outcome datasets")
+    _step("4/11 profiling the outcome datasets")
     for dataset, target in PROFILES.items():
         ctx.invoke(profile_command, dataset=dataset, target=target)
-    _step("5/9 classifying the satellite tiles into regional hazard labels")
+    _step("5/11 classifying the satellite tiles into regional hazard labels")
     ctx.invoke(imagery_command)
-    _step("6/9 training and promoting the demo use cases")
+    _step("6/11 training and promoting the demo use cases")
     trained = [_train_and_promote(app, db, usecase) for usecase in USECASES]
-    _step("7/9 batch-scoring the credit applications after the training window; outcomes")
+    _step("7/11 segmenting the bank's customers (k-means, k chosen by silhouette)")
+    segmented = _segment(app, db)
+    _step("8/11 bancassurance leads: the top 5 % by propensity, their segment, the premium")
+    leads = _leads(app, db)
+    _step("9/11 batch-scoring the credit applications after the training window; outcomes")
     scored = _score_and_observe(app, db)
-    _step("8/9 monitoring credit_default: drift against training, performance, fairness")
+    _step("10/11 monitoring credit_default: drift against training, performance, fairness")
     ctx.invoke(monitor_command, usecase="credit_default", window="month")
-    _step("9/9 publishing the BI tables: Hyper extracts and the Flight SQL data set")
+    _step("11/11 publishing the BI tables: Hyper extracts and the Flight SQL data set")
     ctx.invoke(publish_command, full=False, target=None, pg_schema="appliance")
     report = audit.verify(db)
     total_in = sum(r.run.rows_in for r in results)
@@ -88,6 +93,8 @@ def command(ctx: click.Context, app: AppContext, rows: int | None, seed: int) ->
     click.echo(f"  profiles    {home.dir('publish') / 'profiles'}")
     for line in trained:
         click.echo(line)
+    click.echo(segmented)
+    click.echo(leads)
     click.echo(scored)
     click.echo(f"  monitoring  {home.dir('publish') / 'monitoring' / 'credit_default.html'}")
     click.echo(f"  BI extracts {home.dir('publish')}   (appliance --home {home.root} flight)")
@@ -128,6 +135,56 @@ def _train_and_promote(app: AppContext, db: Database, usecase: str) -> str:
         )  # fmt: skip
         status = "production (fairness override, audited)"
     return f"  {usecase:<21} v{version} {status}; model card {outcome.card}"
+
+
+def _segment(app: AppContext, db: Database) -> str:
+    from appliance.segmentation.train import train_segmentation
+    from appliance.usecase import locate_spec
+
+    spec = locate_spec(app.home, SEGMENTED)
+    outcome = train_segmentation(app.home, db, spec, actor=app.settings.actor, promote=True,
+                                 progress=lambda m: _step(f"  {m}"))  # fmt: skip
+    return (f"  segments    {outcome.artifact.k} segments of {outcome.entities:,} customers; "
+            f"report {outcome.report}")  # fmt: skip
+
+
+def _leads(app: AppContext, db: Database) -> str:
+    """Score the latest month's offers with the propensity model, keep the top 5 %, and
+    add each lead's segment and the premium the regression suggests."""
+    import pyarrow.compute as pc
+    import pyarrow.csv as pcsv
+
+    from appliance.demo.leads import top_leads
+    from appliance.lake import read_dataset
+    from appliance.serving.engine import Engine
+    from appliance.serving.predlog import PredictionLog
+    from appliance.serving.service import log_sink
+    from appliance.usecase import locate_spec
+
+    spec = locate_spec(app.home, "insurance_propensity")
+    offers = read_dataset(app.home, db, spec.population.dataset)
+    dates = offers.column(spec.population.time)
+    month = pc.strftime(pc.max(dates), format="%Y-%m").as_py()
+    latest = offers.filter(pc.equal(pc.strftime(dates, format="%Y-%m"), month))
+    latest = latest.drop_columns(["converted", "annual_premium"])
+    prediction_log = PredictionLog(app.home.db_path).start()
+    try:
+        engine = Engine(app.home, db, sink=log_sink(prediction_log))
+        engine.refresh()
+        leads = top_leads(engine, db, latest, propensity="insurance_propensity",
+                          premium="insurance_premium", segments=SEGMENTED)  # fmt: skip
+    finally:
+        prediction_log.close()
+    out = app.home.dir("publish") / "leads" / "insurance_leads.csv"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    pcsv.write_csv(leads, out)
+    _step(f"  {leads.num_rows} leads of {latest.num_rows:,} offers in {month}; the top five:")
+    for row in leads.slice(0, 5).to_pylist():
+        premium = f"R$ {row['premium']:,.2f}" if row["premium"] is not None else "no premium"
+        why = f"  ({row['reasons']})" if row["reasons"] else ""
+        _step(f"    {row['customer_id']}  propensity {row['propensity']:.2f}  segment "
+              f"{row['segment']}  offer {premium}{why}")  # fmt: skip
+    return f"  leads       {out}"
 
 
 def _score_and_observe(app: AppContext, db: Database) -> str:

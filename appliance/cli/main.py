@@ -28,6 +28,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "audit": ("audit", "Show or verify the hash-chained audit log."),
     "train": ("train", "Train, evaluate and register a model for a use case."),
     "models": ("models", "List, show, compare, promote and roll back model versions."),
+    "segments": ("segments", "Train, list, show and promote customer segmentations."),
     "imagery": ("imagery", "Classify new satellite tiles into regional flood/drought labels."),
     "serve": ("serve", "Serve the scoring REST API for every model in production."),
     "score": ("score", "Batch-score a CSV or Parquet file with a use case's production model."),

@@ -383,6 +383,55 @@ CREATE TABLE publish_marks (
 );
 """
 
+# Segmentation (appliance.segmentation): k-means versions per use case, versioned like models
+# (artifact JSON hashed at registration, a production pointer), and every population entity's
+# segment per version, for BI. ``production_customer_segments`` is what a dashboard reads.
+_SEGMENTATION = """
+CREATE TABLE segmentations (
+    usecase          TEXT NOT NULL,
+    version          INTEGER NOT NULL CHECK (version >= 1),
+    created_at       TEXT NOT NULL,
+    trained_at       TEXT NOT NULL,
+    duration_s       REAL NOT NULL CHECK (duration_s >= 0),
+    artifact_path    TEXT NOT NULL,
+    artifact_sha256  TEXT NOT NULL CHECK (length(artifact_sha256) = 64),
+    k                INTEGER NOT NULL CHECK (k >= 2),
+    silhouette       REAL,
+    features         TEXT NOT NULL CHECK (json_valid(features) AND json_type(features) = 'array'),
+    spec_sha256      TEXT NOT NULL,
+    rows             INTEGER NOT NULL CHECK (rows >= 0),
+    report_path      TEXT,
+    status           TEXT NOT NULL DEFAULT 'registered'
+                     CHECK (status IN ('registered', 'rejected')),
+    PRIMARY KEY (usecase, version)
+);
+CREATE TRIGGER segmentations_fixed
+BEFORE UPDATE OF usecase, version, artifact_path, artifact_sha256, k, features ON segmentations
+BEGIN SELECT RAISE(ABORT, 'a registered segmentation cannot be changed; train a new version'); END;
+
+CREATE TABLE segmentation_production (
+    usecase     TEXT PRIMARY KEY,
+    version     INTEGER NOT NULL,
+    updated_at  TEXT NOT NULL,
+    FOREIGN KEY (usecase, version) REFERENCES segmentations(usecase, version)
+);
+
+CREATE TABLE customer_segments (
+    usecase      TEXT NOT NULL,
+    version      INTEGER NOT NULL,
+    entity_id    TEXT NOT NULL,
+    segment      INTEGER NOT NULL CHECK (segment >= 0),
+    assigned_at  TEXT NOT NULL,
+    PRIMARY KEY (usecase, version, entity_id),
+    FOREIGN KEY (usecase, version) REFERENCES segmentations(usecase, version)
+) WITHOUT ROWID;
+
+CREATE VIEW production_customer_segments AS
+SELECT c.usecase, c.version, c.entity_id, c.segment, c.assigned_at
+FROM customer_segments c
+JOIN segmentation_production p ON p.usecase = c.usecase AND p.version = c.version;
+"""
+
 _REGRESSION = """
 -- what kind of model answered, and the amount a regression predicts (NULL for classifiers,
 -- whose answer stays in probability/score/decision)
@@ -400,4 +449,5 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(6, "monitoring", _MONITORING),
     Migration(7, "publish", _PUBLISH),
     Migration(8, "regression", _REGRESSION),
+    Migration(9, "segmentation", _SEGMENTATION),
 )
