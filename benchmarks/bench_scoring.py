@@ -3,6 +3,7 @@
 Usage::
 
     .venv/bin/python benchmarks/bench_scoring.py [--single-calls 20000] [--batch-rows 1000000]
+        [--task regression]
 
 Trains two models on the same seeded data (20,000 rows, 40 features, 10 % missing, a
 non-linear target): 100 trees of depth 4 and 500 trees of depth 6. Each is compiled the
@@ -20,7 +21,9 @@ Single rows: ``--single-calls`` calls each, in rounds of 500 that alternate the 
 (so a busy machine slows all alike); median and p99 in microseconds. Batches:
 ``--batch-rows`` rows (float32) at 1 and 2 threads, best of 3. Reasons: exact TreeSHAP
 per row (``compiled_models.treeshap``), median and p99 over 2,000 rows. All four agree
-within 1e-5 on the rows used (checked). The last line printed is one JSON object.
+within 1e-5 on the rows used (checked). ``--task regression`` trains squared-error models
+on an amount instead (agreement then relative to the amount, as the compile check
+measures it). The last line printed is one JSON object.
 """
 
 from __future__ import annotations
@@ -53,20 +56,25 @@ GOALS = {
 # -- data and models (untimed) ---------------------------------------------------------
 
 
-def make_data(rows: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+def make_data(rows: int, seed: int, task: str = "classification") -> tuple[np.ndarray, np.ndarray]:
     rng = np.random.default_rng(seed)
     x = rng.normal(size=(rows, FEATURES))
     z = np.nan_to_num(x)
     logit = z[:, 0] + 0.8 * z[:, 1] * z[:, 2] - 0.6 * np.abs(z[:, 3]) + 0.4 * (z[:, 4] > 1)
-    y = (logit + rng.logistic(size=rows) * 0.8 > 0).astype(np.int32)
+    noise = rng.logistic(size=rows) * 0.8
+    if task == "regression":  # an amount around 1,500 (a premium), same signal
+        y = 1_500 + 400 * (logit + noise)
+    else:
+        y = (logit + noise > 0).astype(np.int32)
     x[rng.random(x.shape) < 0.10] = np.nan
     return x, y
 
 
-def train(x: np.ndarray, y: np.ndarray, trees: int, depth: int) -> Any:
+def train(x: np.ndarray, y: np.ndarray, trees: int, depth: int, task: str) -> Any:
     import xgboost as xgb
 
-    params = {"max_depth": depth, "eta": 0.1, "objective": "binary:logistic", "nthread": 2,
+    objective = "reg:squarederror" if task == "regression" else "binary:logistic"
+    params = {"max_depth": depth, "eta": 0.1, "objective": objective, "nthread": 2,
               "seed": 0}  # fmt: skip
     return xgb.train(params, xgb.DMatrix(x, y), trees)
 
@@ -107,11 +115,15 @@ def scorers(booster: Any, library: Path, sha256: str) -> dict[str, dict[str, Cal
         booster.set_param({"nthread": threads})
         return booster.inplace_predict(x)
 
+    def ort_out(outputs: list[Any]) -> np.ndarray:
+        # a classifier answers (labels, probabilities); a regressor one (n, 1) column
+        return outputs[1][:, 1] if len(outputs) > 1 else outputs[0][:, 0]
+
     def ort_one(row: np.ndarray) -> float:
-        return float(sessions[1].run(None, {"input": row.astype(np.float32)[None, :]})[1][0, 1])
+        return float(ort_out(sessions[1].run(None, {"input": row.astype(np.float32)[None, :]}))[0])
 
     def ort_batch(x: np.ndarray, threads: int) -> np.ndarray:
-        return sessions[threads].run(None, {"input": x})[1][:, 1]
+        return ort_out(sessions[threads].run(None, {"input": x}))
 
     return {
         "ours": {"one": native.predict_one,
@@ -190,15 +202,20 @@ def summary_us(ns: np.ndarray) -> dict[str, float]:
             "p99_us": round(float(np.percentile(ns, 99)) / 1000, 3)}  # fmt: skip
 
 
-def agree(impls: dict[str, dict[str, Callable[..., Any]]], rows: np.ndarray) -> float:
-    """The largest difference between any implementation and XGBoost, singles and batches."""
+def agree(
+    impls: dict[str, dict[str, Callable[..., Any]]], rows: np.ndarray, *, relative: bool = False
+) -> float:
+    """The largest difference between any implementation and XGBoost, singles and batches
+    (relative to the amount, at least 1, for a regression, as the compile check measures)."""
     want = np.asarray(impls["xgboost"]["batch"](rows.astype(np.float32), 1), dtype=np.float64)
+    floor = max(1.0, float(np.median(np.abs(want))))  # the amounts' size, as the compile check
+    scale = np.maximum(floor, np.abs(want)) if relative else np.ones_like(want)
     worst = 0.0
     for impl in impls.values():
         batch = np.asarray(impl["batch"](rows.astype(np.float32), 1), dtype=np.float64)
         singles = np.array([impl["one"](row) for row in rows[:200]])
-        worst = max(worst, float(np.abs(batch - want).max()),
-                    float(np.abs(singles - want[:200]).max()))  # fmt: skip
+        worst = max(worst, float((np.abs(batch - want) / scale).max()),
+                    float((np.abs(singles - want[:200]) / scale[:200]).max()))  # fmt: skip
     return worst
 
 
@@ -209,8 +226,8 @@ def measure_model(name: str, args: argparse.Namespace, tmp: Path) -> dict[str, A
     from compiled_models.compile import compile_model
 
     trees, depth = MODELS[name]
-    x, y = make_data(20_000, seed=1)
-    booster = train(x, y, trees, depth)
+    x, y = make_data(20_000, seed=1, task=args.task)
+    booster = train(x, y, trees, depth, args.task)
     t0 = time.perf_counter()
     report = compile_model(bytes(booster.save_raw("json")), tmp / name, test_rows=x[:5000],
                            train_rows=x[5000:], progress=log)  # fmt: skip
@@ -218,8 +235,8 @@ def measure_model(name: str, args: argparse.Namespace, tmp: Path) -> dict[str, A
         raise SystemExit(f"{name}: compile {report.status}: {report.reason}")
     compile_s = time.perf_counter() - t0
     impls = scorers(booster, tmp / name / report.library, report.library_sha256)
-    fresh, _ = make_data(max(args.batch_rows, 2_000), seed=2)
-    max_diff = agree(impls, fresh[:2_000])
+    fresh, _ = make_data(max(args.batch_rows, 2_000), seed=2, task=args.task)
+    max_diff = agree(impls, fresh[:2_000], relative=args.task == "regression")
     single = single_rows(impls, fresh[:args.single_calls], args.single_calls)
     batch = batches(impls, np.ascontiguousarray(fresh[:args.batch_rows], np.float32), args.repeats)
     figures = {
@@ -265,6 +282,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch-rows", type=int, default=1_000_000, help="rows per batch")
     parser.add_argument("--repeats", type=int, default=3, help="timed batches per scorer")
     parser.add_argument("--models", default="100x4,500x6", help="comma-separated: 100x4, 500x6")
+    parser.add_argument("--task", choices=("classification", "regression"),
+                        default="classification", help="the models' objective")  # fmt: skip
     args = parser.parse_args(argv)
     names = [m for m in args.models.split(",") if m]
     if set(names) - set(MODELS) or args.single_calls < 100 or args.batch_rows < 2_000:
@@ -283,9 +302,10 @@ def main(argv: list[str] | None = None) -> int:
         r = f["reasons"]
         print(f"  reasons (TreeSHAP) median {r['median_us']:.1f} us  p99 {r['p99_us']:.1f} us")
     if set(names) != set(MODELS):
-        print(json.dumps({"benchmark": "scoring", "figures": figures, "partial": True}))
+        print(json.dumps({"benchmark": "scoring", "task": args.task, "figures": figures,
+                          "partial": True}))  # fmt: skip
         return 0
-    print(json.dumps(report(figures)))
+    print(json.dumps({**report(figures), "task": args.task}))
     return 0
 
 

@@ -101,15 +101,17 @@ def probe_rows(
 
 def check_parity(
     candidate: RowScorer, reference: RowScorer, rows: np.ndarray, *, tolerance: float = TOLERANCE,
-    relative: bool = False,
+    relative: bool = False, floor: float = 1.0,
 ) -> ParityReport:
-    """The largest difference between two scorers' outputs over ``rows`` (relative to the
-    reference's amount, at least 1, with ``relative``)."""
+    """The largest difference between two scorers' outputs over ``rows``; with
+    ``relative``, divided by the reference's amount, at least ``floor`` (give the model's
+    base score: float32 rounding scales with the terms summed, so a prediction near zero
+    from large terms carries their rounding)."""
     got = candidate.predict(rows)
     want = reference.predict(rows)
     diff = np.abs(got - want)
     if relative:
-        diff = diff / np.maximum(1.0, np.abs(np.nan_to_num(want)))
+        diff = diff / np.maximum(max(1.0, abs(floor)), np.abs(np.nan_to_num(want)))
     bad = np.isnan(got) != np.isnan(want)
     diff = np.where(bad, np.inf, np.nan_to_num(diff, nan=0.0))
     worst = int(np.argmax(diff)) if diff.size else -1

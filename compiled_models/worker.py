@@ -52,8 +52,9 @@ def run(request: dict[str, Any], workdir: Path) -> dict[str, Any]:
     compiler = find_compiler()
     model = load_treelite(model_json)
     reference = XGBoostScorer.from_bytes(model_json)
-    objective = json.loads(model_json)["learner"]["objective"]["name"]
-    relative = objective in AMOUNT_OBJECTIVES
+    learner = json.loads(model_json)["learner"]
+    relative = learner["objective"]["name"] in AMOUNT_OBJECTIVES
+    base = float(str(learner["learner_model_param"]["base_score"]).strip("[]")) if relative else 1.0
     annotation = None
     if any(v.annotate for v in variants):
         _say(f"annotating branches from {train.shape[0]:,} training rows")  # type: ignore[union-attr]
@@ -67,7 +68,8 @@ def run(request: dict[str, Any], workdir: Path) -> dict[str, Any]:
                                 progress=_say)  # fmt: skip
         built = round(time.monotonic() - started, 2)
         scorer = NativeScorer.load(library, _sha256(library))
-        parity = check_parity(scorer, reference, probes, tolerance=tolerance, relative=relative)
+        parity = check_parity(scorer, reference, probes, tolerance=tolerance, relative=relative,
+                              floor=base)  # fmt: skip
         latency = _single_row_us(scorer, probes)
         _say(f"{variant.name}: max |diff| {parity.max_abs_diff:.2e} on {parity.rows:,} rows, "
              f"{latency:.2f} us per row")  # fmt: skip

@@ -15,15 +15,17 @@ SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_scoring.py"
 
 
 @pytest.mark.slow
-def test_bench_scoring_smoke() -> None:
+@pytest.mark.parametrize("task", ["classification", "regression"])
+def test_bench_scoring_smoke(task: str) -> None:
     done = subprocess.run(
         [sys.executable, str(SCRIPT), "--models", "100x4", "--single-calls", "300",
-         "--batch-rows", "4000", "--repeats", "1"],
+         "--batch-rows", "4000", "--repeats", "1", "--task", task],
         capture_output=True, text=True, timeout=300, check=False,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-2000:]
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert result["benchmark"] == "scoring" and result["partial"] is True
+    assert result["task"] == task
     figures = result["figures"]["100x4"]
     assert figures["max_abs_diff"] <= 1e-5
     assert set(figures["single"]) == {"ours", "xgboost", "tl2cgen", "onnxruntime"}

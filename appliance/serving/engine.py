@@ -15,6 +15,7 @@ that version.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 import uuid
@@ -28,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pyarrow as pa
 
-from appliance.errors import NotFound, SchemaError
+from appliance.errors import ApplianceError, NotFound, SchemaError
 from appliance.features.sources import FeatureSources, LakeSources
 from appliance.home import DataHome
 from appliance.serving.decisions import (
@@ -46,6 +47,8 @@ if TYPE_CHECKING:
     from appliance.features.builders import RawColumn
     from appliance.scoring import LoadedModel
     from appliance.usecase.spec import UseCaseSpec
+
+log = logging.getLogger("appliance.serving")
 
 __all__ = ["Engine", "Host", "Scored", "Slot"]
 
@@ -81,6 +84,10 @@ class Host:
     schema: RecordSchema
     config: ServingConfig
     slots: Mapping[str, Slot]
+    segments: Any = None
+    """The use case's production segmentation artifact, when it has one: every answer
+    then carries the customer's segment."""
+    segments_version: int | None = None
 
     @property
     def aliases(self) -> dict[str, int]:
@@ -126,6 +133,7 @@ class Engine:
         """Load what the store's aliases point at, if anything changed; returns the
         changes in words. New lake data (another ingest) refreshes the feature sources."""
         from appliance.registry import aliases, list_models
+        from appliance.segmentation.records import production_version
 
         datasets = tuple(self.db.execute(
             "SELECT dataset, max(id) FROM dataset_versions GROUP BY dataset ORDER BY dataset"
@@ -140,10 +148,12 @@ class Engine:
             if "production" not in wanted:
                 continue
             current = self._hosts.get(model.name)
-            if current is not None and current.aliases == wanted and sources is self._sources:
+            segmented = production_version(self.db, model.usecase)
+            if (current is not None and current.aliases == wanted and sources is self._sources
+                    and current.segments_version == segmented):  # fmt: skip
                 hosts[model.name] = current
                 continue
-            hosts[model.name] = self._load_host(model.name, wanted, current, sources)
+            hosts[model.name] = self._load_host(model.name, wanted, current, sources, segmented)
             changes.append(f"{model.name}: " + ", ".join(f"{r} v{v}" for r, v in wanted.items()))
         for gone in set(self._hosts) - set(hosts):
             changes.append(f"{gone}: no production version; no longer served")
@@ -163,8 +173,9 @@ class Engine:
         return found
 
     def _load_host(
-        self, model: str, wanted: Mapping[str, int], current: Host | None, sources: FeatureSources
-    ) -> Host:
+        self, model: str, wanted: Mapping[str, int], current: Host | None,
+        sources: FeatureSources, segmented: int | None = None,
+    ) -> Host:  # fmt: skip
         from appliance.scoring import load_scorer
 
         slots: dict[str, Slot] = {}
@@ -181,9 +192,23 @@ class Engine:
             )  # fmt: skip
         spec = slots["production"].loaded.pipeline.spec
         host = Host(model, spec, _record_schema(self.home, spec),
-                    load_serving_config(self.home, spec.name), slots)  # fmt: skip
+                    load_serving_config(self.home, spec.name), slots,
+                    self._segments(spec.name, segmented), segmented)  # fmt: skip
         _warm(host, sources)
         return host
+
+    def _segments(self, usecase: str, version: int | None) -> Any:
+        """The production segmentation's artifact; None (answers without a segment, said in
+        the log) when there is none or it cannot be loaded: scoring never waits on it."""
+        from appliance.segmentation.records import get_segmentation, load_artifact
+
+        if version is None:
+            return None
+        try:
+            return load_artifact(self.home, get_segmentation(self.db, usecase, version))
+        except ApplianceError as exc:
+            log.warning("serving %s without segments: %s", usecase, exc)
+            return None
 
     # -- scoring -------------------------------------------------------------------------
 
@@ -286,6 +311,7 @@ class Engine:
             p = scorer.predict(x, threads=2)
             contributions = slot.explainer.contributions(x)
         values = _raw_values(raw)
+        segments = _assign_segments(host, raw)
         population = host.spec.population
         ids = _column(table, population.id)
         entities = _column(table, population.entity)
@@ -295,6 +321,9 @@ class Engine:
             if slot.threshold is None:
                 response = _amount_response(host, slot, ids[i], float(p[i]), contributions[i],
                                             row_values)  # fmt: skip
+                if segments is not None:
+                    response.update(segment=int(segments[i]),
+                                    segmentation_version=host.segments_version)  # fmt: skip
                 out.append(Scored(response, row_values, entities[i], ids[i]))
                 continue
             flagged = bool(p[i] >= slot.threshold)
@@ -312,11 +341,28 @@ class Engine:
                 "reasons": [r.to_dict() for r in reasons],
                 "reason_dictionary_version": host.config.version,
             }  # fmt: skip
+            if segments is not None:
+                response.update(segment=int(segments[i]),
+                                segmentation_version=host.segments_version)  # fmt: skip
             out.append(Scored(response, row_values, entities[i], ids[i]))
         return out
 
 
 # -- helpers ---------------------------------------------------------------------------
+
+
+def _assign_segments(host: Host, raw: Sequence[RawColumn]) -> np.ndarray | None:
+    """Each row's segment from the raw features just built, or None without segments (or
+    when the segmentation's features are not among this model's: said in the log)."""
+    if host.segments is None:
+        return None
+    from appliance.segmentation.artifact import assign
+
+    try:
+        return assign(host.segments, {c.name: c.values for c in raw})
+    except ApplianceError as exc:
+        log.warning("%s: no segment: %s", host.model, exc)
+        return None
 
 
 def _amount_response(

@@ -1,0 +1,78 @@
+"""Serving answers with the customer's segment when the use case has a production
+segmentation: assigned live from the same raw features, equal to the stored one, and
+never in the way of scoring when the artifact cannot be trusted."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from appliance.home import DataHome
+from appliance.lake import read_dataset
+from appliance.segmentation import train_segmentation
+from appliance.serving.engine import Engine
+from appliance.store.db import connect
+from appliance.usecase.locate import locate_spec
+from tests.test_segmentation import build_bank_lake
+from tests.test_segmentation_models import _quick, _train_and_promote
+
+USECASE = "insurance_propensity"
+
+
+@pytest.fixture(scope="module")
+def segmented(tmp_path_factory: pytest.TempPathFactory) -> tuple[DataHome, Any]:
+    home = build_bank_lake(tmp_path_factory.mktemp("segments") / "home")
+    db = connect(home.db_path)
+    spec = _quick(locate_spec(home, USECASE))
+    _train_and_promote(home, db, spec)
+    outcome = train_segmentation(home, db, spec, actor="t", promote=True)
+    db.close()
+    return home, outcome
+
+
+def _offers(home: DataHome, db: Any, rows: int = 40) -> Any:
+    table = read_dataset(home, db, "bank_insurance_conversion").slice(0, rows)
+    return table.drop_columns(["converted", "annual_premium"])
+
+
+@pytest.mark.slow
+def test_each_answer_carries_the_customers_stored_segment(
+    segmented: tuple[DataHome, Any],
+) -> None:
+    home, outcome = segmented
+    db = connect(home.db_path)
+    engine = Engine(home, db, sink=lambda _record: None)
+    engine.refresh()
+    answers = engine.score_clean(USECASE, _offers(home, db), ())
+    stored = dict(db.execute(
+        "SELECT entity_id, segment FROM production_customer_segments WHERE usecase = ?",
+        [USECASE]).fetchall())  # fmt: skip
+    db.close()
+    assert len(answers) == 40 and all("probability" in a for a in answers)
+    assert all(a["segmentation_version"] == outcome.version.version for a in answers)
+    assert [a["segment"] for a in answers] == [stored[a["customer_id"]] for a in answers]
+    assert len({a["segment"] for a in answers}) > 1
+
+
+@pytest.mark.slow
+def test_a_tampered_segmentation_is_left_out_and_scoring_goes_on(
+    segmented: tuple[DataHome, Any], caplog: pytest.LogCaptureFixture,
+) -> None:
+    home, outcome = segmented
+    artifact = home.inside(outcome.version.artifact_path)
+    original = artifact.read_bytes()
+    artifact.write_bytes(original.replace(b'"k"', b'"k" ', 1))
+    try:
+        db = connect(home.db_path)
+        engine = Engine(home, db, sink=lambda _record: None)
+        with caplog.at_level("WARNING", logger="appliance.serving"):
+            engine.refresh()
+        answers = engine.score_clean(USECASE, _offers(home, db, 5), ())
+        db.close()
+    finally:
+        artifact.write_bytes(original)
+    assert all("probability" in a and "segment" not in a for a in answers)
+    assert any("without segments" in r.getMessage() and str(Path(artifact.name)) in
+               r.getMessage() for r in caplog.records)  # fmt: skip
