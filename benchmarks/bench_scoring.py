@@ -189,7 +189,8 @@ def reasons(booster: Any, rows: np.ndarray) -> dict[str, float]:
         explainer.row(row, out)
         times.append(time.perf_counter_ns() - t0)
     margin = booster.inplace_predict(rows[-1:], predict_type="margin")[0]
-    assert abs(out.sum() - margin) < 1e-4, "contributions do not add up to the margin"
+    # XGBoost sums in float32: its rounding grows with the size of the margin (an amount)
+    assert abs(out.sum() - margin) < 1e-4 * max(1.0, abs(margin)), "contributions do not add up"
     return summary_us(np.array(times))
 
 
