@@ -19,7 +19,7 @@ __all__ = [
 
 _PREDICTION_COLUMNS = (
     "request_id, role, served, at, model, version, entity_id, application_id, input, features,"
-    " probability, score, decision, reasons, latency_ms, key_id"
+    " probability, score, decision, reasons, latency_ms, key_id, kind, prediction"
 )
 _START = datetime(2025, 1, 1, tzinfo=UTC)
 
@@ -80,7 +80,7 @@ def add_predictions(db: Database, n: int, *, start: int = 0, seed: int = 0) -> l
         ids.append(f"r-{i}")
     with db.atomic():
         db.conn.executemany(
-            f"INSERT INTO predictions ({_PREDICTION_COLUMNS}) VALUES ({', '.join('?' * 16)})",
+            f"INSERT INTO predictions ({_PREDICTION_COLUMNS}) VALUES ({', '.join('?' * 18)})",
             rows,
         )
     return ids
