@@ -241,3 +241,36 @@ def test_serving_returns_the_amount_with_the_features_that_moved_it(
     assert all(row["kind"] == "regression" and row["probability"] is None for row in logged)
     assert sorted(row["prediction"] for row in logged) == pytest.approx(
         sorted(b["prediction"] for b in bodies))  # fmt: skip
+
+
+@pytest.mark.slow
+def test_monitoring_a_regression_measures_feature_drift_and_says_what_waits_for_actuals(
+    premium: tuple[DataHome, Any],
+) -> None:
+    from appliance.lake import read_dataset
+    from appliance.monitoring import measure_drift, measure_performance
+    from appliance.monitoring.config import MonitoringConfig
+    from appliance.serving.engine import Engine
+    from appliance.serving.predlog import PredictionLog
+    from appliance.serving.service import log_sink
+    from appliance.usecase.locate import locate_spec
+
+    home = premium[0]
+    db = connect(home.db_path)
+    offers = read_dataset(home, db, "bank_insurance_conversion").slice(0, 60)
+    log = PredictionLog(home.db_path).start()
+    try:
+        engine = Engine(home, db, sink=log_sink(log))
+        engine.refresh()
+        answers = engine.score_clean(USECASE, offers.drop_columns(["converted"]), ())
+    finally:
+        log.close()
+    assert all(a["kind"] == "regression" for a in answers)
+    spec = locate_spec(home, USECASE)
+    config = MonitoringConfig(min_rows=20)
+    drift = measure_drift(home, db, spec, config)
+    assert drift.drift and drift.drift[0].features and drift.drift[0].score is None
+    performance = measure_performance(home, db, spec, config)
+    assert not performance.performance
+    assert any("need actual amounts" in note for note in performance.notes)
+    db.close()

@@ -24,8 +24,13 @@ class Watched:
     version: ModelVersion
     pipeline: FeaturePipeline
     reference: Reference
-    threshold: float
+    threshold: float | None
+    """The classifier's decision threshold; None for a regression (no decision)."""
     test_auc: float | None
+
+    @property
+    def is_regression(self) -> bool:
+        return self.threshold is None
 
 
 @dataclass
@@ -54,9 +59,11 @@ class VersionCache:
         test_rows = test.get("n")
         score_rows = int(test_rows) if test_rows else None
         reference = Reference.from_dict(mv.reference, subject=mv.subject, score_rows=score_rows)
+        auc = test.get("roc_auc")
+        if mv.metrics.get("task") == "regression":
+            return Watched(mv, pipeline, reference, None, None)
         threshold = (mv.metrics.get("threshold") or {}).get("value")
         if not isinstance(threshold, int | float):
             raise MonitoringError(f"{mv.subject} has no decision threshold in its metrics")
-        auc = test.get("roc_auc")
         return Watched(mv, pipeline, reference, float(threshold),
                        float(auc) if isinstance(auc, int | float) else None)  # fmt: skip
