@@ -11,9 +11,10 @@ sd: the regime where KS p-values are neither 0 nor 1), a third strongly shifted 
 computes PSI on 10 quantile bins of the reference and the two-sample KS statistic with
 its p-value, three ways, side by side in one process:
 
-* appliance: ``appliance.monitoring.compare_columns`` (numpy sorts both samples, the
-  bin counts are binary searches of the edges into the sorted current sample, the KS
-  statistic one compiled merge walk; columns on a 2-thread pool);
+* appliance: ``appliance.monitoring.compare_columns`` (no full sort: both samples are
+  counted into shared value buckets in one compiled pass each, and only the buckets the
+  exact quantiles, bin counts and KS gap depend on are gathered, sorted and walked; see
+  ``appliance.monitoring.buckets``; columns on a 2-thread pool);
 * numpy: the best plain numpy path: sort both, edges from ``np.quantile``, bin counts
   by ``searchsorted`` + ``bincount``, KS by ``searchsorted`` of the pooled values into
   both sorted samples (scipy's own method); the same 2-thread pool over columns;

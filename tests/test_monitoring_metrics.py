@@ -273,3 +273,56 @@ def test_reference_statistics_of_a_pipeline_keep_format_2_fields() -> None:
     assert ref["features"]["x"]["cdf"][-1] == 1.0 and ref["score"]["rows"] == 50
     assert ref["features"]["c"]["frequencies"] == [0.9, 0.1, 0.0]
     assert "raw_missing" not in ref["features"]["x"]
+
+
+def test_reference_keeps_the_missing_rate_before_imputation_for_like_with_like() -> None:
+    from appliance.features.builders import RawColumn
+    from appliance.features.transforms import CategoricalEncoder, fit_numeric
+    from appliance.training.reference import reference_statistics
+    from appliance.usecase.parse import parse_spec
+
+    spec = parse_spec({"name": "t", "population": {"dataset": "d", "id": "i", "target": "y"},
+                       "features": "auto", "split": {"policy": "random"}}, origin="t")  # fmt: skip
+    rng = np.random.default_rng(4)
+    income = rng.normal(50.0, 10.0, 400)
+    income[rng.random(400) < 0.3] = np.nan  # 30 % missing in the population
+    city = np.array(["x", "y", None, ""] * 100, dtype=object)  # None and "" are missing
+    train = np.arange(400) < 300
+    encoder = fit_numeric("income", income[train])
+    pipe = FeaturePipeline(spec, (), (encoder, CategoricalEncoder("city", ("x", "y"))),
+                           ("income", "city"))  # fmt: skip
+    raw = [RawColumn("income", "numeric", income, "income"),
+           RawColumn("city", "categorical", city, "city")]  # fmt: skip
+    x_train = pipe.encode([RawColumn(c.name, c.kind, c.values[train], c.source) for c in raw])
+    assert np.isfinite(x_train).all()  # imputed: the encoded matrix hides what was missing
+    ref = reference_statistics(pipe, x_train, np.linspace(0, 1, 50), raw, rows=train)
+    expected = float(np.isnan(income[train]).mean())
+    assert ref["features"]["income"]["raw_missing"] == expected
+    assert ref["features"]["city"]["raw_missing"] == 0.5
+    with pytest.raises(ValueError, match="rows= to pick them"):
+        reference_statistics(pipe, x_train, np.linspace(0, 1, 50), raw)
+    # a window missing as often as training: no change; twice as often: act
+    numeric = Reference.from_dict(ref, subject="t").features["income"]
+    assert isinstance(numeric, NumericReference)
+    window = encoder.apply(income[train])
+    same = numeric_drift(numeric, window, CONFIG, raw_missing=expected)
+    assert same.value("missing_change") == 0.0 and same.metric("missing_change").level == "stable"
+    worse = numeric_drift(numeric, window, CONFIG, raw_missing=2 * expected)
+    assert worse.metric("missing_change").level == "act"
+
+
+def test_logged_json_is_decoded_by_column_on_first_use() -> None:
+    from appliance.monitoring.predictions import Logged
+
+    window = window_of("day", "2025-03-01")
+    features = ['{"a": 1, "b": "x"}', '{"b": null, "c": 2.5}', "[1, 2]", None, '"text"']
+    logged = Logged("m", 1, window, ["r1", "r2", "r3", "r4", "r5"], ["production"] * 5,
+                    ["2025-03-01"] * 5, [None] * 5, [None] * 5,
+                    input_json=['{"region": "north"}', "{not json", None, "{}", "7"],
+                    features_json=features, probability=np.full(5, 0.5))  # fmt: skip
+    assert "features" not in vars(logged)  # nothing decoded yet
+    assert logged.features == {"a": [1, None, None, None, None],
+                               "b": ["x", None, None, None, None],
+                               "c": [None, 2.5, None, None, None]}  # fmt: skip
+    # a broken row (the log's CHECK keeps these out) costs only itself: {}
+    assert logged.inputs == [{"region": "north"}, {}, {}, {}, {}]

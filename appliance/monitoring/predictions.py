@@ -3,15 +3,18 @@
 Every logged answer counts (production, challenger and shadow alike): each version is
 monitored on the predictions it made, against its own reference. Features come back as
 logged (raw, before encoding) and are encoded here with the version's own fitted
-pipeline, so they compare with the reference exactly as the model saw them.
+pipeline, so they compare with the reference exactly as the model saw them. The logged
+JSON is decoded only when asked for (drift reads the features, fairness the inputs),
+each column at once with one call of the JSON parser.
 """
 
 from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -42,15 +45,26 @@ class Logged:
     at: list[str]
     entity_ids: list[str | None]
     application_ids: list[str | None]
-    inputs: list[Mapping[str, Any]]
-    features: dict[str, list[Any]]
-    """Feature name -> the logged raw value per row (None where missing)."""
+    input_json: list[str | None] = field(repr=False)
+    features_json: list[str | None] = field(repr=False)
     probability: NDArray[np.float64]
     """NaN where the log holds none."""
 
     @property
     def rows(self) -> int:
         return len(self.request_ids)
+
+    @cached_property
+    def inputs(self) -> list[dict[str, Any]]:
+        """Each row's logged input record ({} where it is not a JSON object)."""
+        return _json_objects(self.input_json)
+
+    @cached_property
+    def features(self) -> dict[str, list[Any]]:
+        """Feature name -> the logged raw value per row (None where missing)."""
+        rows = _json_objects(self.features_json)
+        names = dict.fromkeys(name for row in rows for name in row)
+        return {name: [row.get(name) for row in rows] for name in names}
 
 
 @dataclass(frozen=True)
@@ -91,23 +105,32 @@ def load_window(db: Database, model: str, window: Window) -> dict[int, Logged]:
             part["at"].append(at)
             part["entity_ids"].append(entity)
             part["application_ids"].append(application)
-            part["inputs"].append(_json_object(raw_input))
-            part["features"].append(_json_object(raw_features))
+            part["inputs"].append(raw_input)
+            part["features"].append(raw_features)
             part["probability"].append(np.nan if p is None else float(p))
     return {version: _logged(model, version, window, part) for version, part in parts.items()}
 
 
 def _logged(model: str, version: int, window: Window, part: dict[str, list[Any]]) -> Logged:
-    names: dict[str, None] = {}
-    for row in part["features"]:
-        names.update(dict.fromkeys(row))
-    columns = {name: [row.get(name) for row in part["features"]] for name in names}
     return Logged(
         model=model, version=version, window=window, request_ids=part["request_ids"],
         roles=part["roles"], at=part["at"], entity_ids=part["entity_ids"],
-        application_ids=part["application_ids"], inputs=part["inputs"], features=columns,
+        application_ids=part["application_ids"], input_json=part["inputs"],
+        features_json=part["features"],
         probability=np.asarray(part["probability"], dtype=np.float64),
     )  # fmt: skip
+
+
+def _json_objects(texts: Sequence[str | None]) -> list[dict[str, Any]]:
+    """Decode a column of JSON texts in one parser call (row by row if one is broken);
+    anything but an object becomes {}."""
+    try:
+        values = json.loads("[" + ",".join(t or "{}" for t in texts) + "]")
+    except json.JSONDecodeError:
+        values = [_json_object(t) for t in texts]
+    if len(values) != len(texts):  # "1, 2" in one row would shift the rest
+        values = [_json_object(t) for t in texts]
+    return [v if isinstance(v, dict) else {} for v in values]
 
 
 def _json_object(text: str | None) -> dict[str, Any]:

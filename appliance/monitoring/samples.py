@@ -40,9 +40,11 @@ __all__ = [
     "SampleDrift",
     "compare_columns",
     "compare_samples",
+    "interpolate_edges",
     "ks_p_value",
     "psi_from_counts",
     "quantile_edges",
+    "quantile_ranks",
 ]
 
 PSI_FLOOR = 1e-4
@@ -70,15 +72,31 @@ def quantile_edges(sorted_values: NDArray[np.float64], bins: int = 10) -> NDArra
     n = sorted_values.size
     if n == 0:
         return np.empty(0)
+    before, after, gamma = quantile_ranks(n, bins)
+    return interpolate_edges(sorted_values[before], sorted_values[after], gamma)
+
+
+def quantile_ranks(
+    n: int, bins: int
+) -> tuple[NDArray[np.intp], NDArray[np.intp], NDArray[np.float64]]:
+    """For the interior quantiles of ``n`` values: the ranks (0-based, ascending order)
+    of the two values each lies between, and its fraction of the way (numpy's linear
+    method)."""
     q = np.linspace(0.0, 1.0, bins + 1)[1:-1]
-    virtual = (n - 1) * q  # numpy's linear method
+    virtual = (n - 1) * q
     before = np.floor(virtual)
     after = before + 1.0
     last = virtual >= n - 1
     before[last] = after[last] = n - 1
-    low = sorted_values[before.astype(np.intp)]
-    high = sorted_values[after.astype(np.intp)]
     gamma = virtual - np.floor(virtual)
+    return before.astype(np.intp), after.astype(np.intp), gamma
+
+
+def interpolate_edges(
+    low: NDArray[np.float64], high: NDArray[np.float64], gamma: NDArray[np.float64]
+) -> NDArray[np.float64]:
+    """The quantiles between the values at the ranks :func:`quantile_ranks` gave, with
+    numpy's arithmetic; duplicates dropped."""
     diff = high - low
     edges = np.where(gamma >= 0.5, high - diff * (1.0 - gamma), low + diff * gamma)
     return np.unique(edges)
@@ -155,29 +173,24 @@ def _columns(data: Sequence[ArrayLike] | NDArray[np.float64]) -> list[NDArray[np
     return [np.asarray(column, dtype=np.float64).reshape(-1) for column in data]
 
 
-def _sorted_finite(values: NDArray[np.float64]) -> tuple[NDArray[np.float64], int]:
-    """The sample sorted (NaN last, infinities made NaN first), and its finite count."""
-    if np.isinf(values).any():  # NaN sorts last by itself; infinities must join it
-        values = np.where(np.isinf(values), np.nan, values)
-    ordered = np.sort(values)
-    finite = int(np.searchsorted(ordered, np.nan, side="left")) if ordered.size else 0
-    return ordered, finite
-
-
 def _one(reference: NDArray[np.float64], current: NDArray[np.float64], bins: int) -> SampleDrift:
-    from appliance.monitoring._kernels import ks_sorted
+    from appliance.monitoring.buckets import BucketedPair
 
-    ref, n_ref = _sorted_finite(reference)
-    cur, n_cur = _sorted_finite(current)
+    pair = BucketedPair(reference, current)
+    n_ref, n_cur = pair.ref.finite, pair.cur.finite
     missing = (reference.size - n_ref, current.size - n_cur)
     if n_ref == 0 or n_cur == 0:
         return SampleDrift(None, None, None, n_ref, n_cur, *missing, ())
-    edges = quantile_edges(ref[:n_ref], bins)
-    e = np.diff(np.r_[0, np.searchsorted(ref[:n_ref], edges, side="left"), n_ref])
-    a = np.diff(np.r_[0, np.searchsorted(cur[:n_cur], edges, side="left"), n_cur])
-    d = float(ks_sorted(ref, n_ref, cur, n_cur))
+    before, after, gamma = quantile_ranks(n_ref, bins)
+    ranks = np.r_[before, after]
+    pair.gather(np.r_[pair.rank_buckets(ranks), pair.open_buckets()[1]])  # one pass for all
+    values = pair.order_statistics(ranks)
+    edges = interpolate_edges(values[: before.size], values[before.size :], gamma)
+    below_ref, below_cur = pair.below(edges)
+    e = np.diff(np.r_[0, below_ref, n_ref])
+    a = np.diff(np.r_[0, below_cur, n_cur])
     edge_list = tuple(float(x) for x in edges)
-    return SampleDrift(psi_from_counts(e, a), d, None, n_ref, n_cur, *missing, edge_list)
+    return SampleDrift(psi_from_counts(e, a), pair.ks(), None, n_ref, n_cur, *missing, edge_list)
 
 
 def _with_p(result: SampleDrift) -> SampleDrift:

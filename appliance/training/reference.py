@@ -54,8 +54,11 @@ def _numeric(values: np.ndarray, bins: int = 10) -> dict[str, Any]:
     }
 
 
-def _raw_missing(column: RawColumn) -> float:
-    values = column.values
+def _raw_missing(column: RawColumn, rows: np.ndarray | None) -> float:
+    """Share of ``column``'s values (only those at ``rows``, if given) missing before
+    imputation: NaN or infinite numbers (what the encoder imputes), empty or absent text
+    (what it codes ``(missing)``); the same test monitoring applies to logged values."""
+    values = column.values if rows is None else np.asarray(column.values)[rows]
     if column.kind == "numeric":
         missing = ~np.isfinite(np.asarray(values, dtype=np.float64))
     else:
@@ -68,11 +71,23 @@ def reference_statistics(
     x_train: np.ndarray,
     p_test: np.ndarray,
     raw: Sequence[RawColumn] | None = None,
+    *,
+    rows: np.ndarray | None = None,
 ) -> dict[str, Any]:
     """The reference of a model trained on ``x_train`` (encoded) with test scores
-    ``p_test``; ``raw`` (the training rows' raw feature columns) adds the missing rates
-    before imputation."""
-    missing = {c.name: _raw_missing(c) for c in raw} if raw is not None else {}
+    ``p_test``. ``raw``, the raw feature columns (before clipping and imputation), adds
+    each feature's missing rate before imputation (``raw_missing``), so monitoring
+    compares a window's logged missing rate with the same kind of figure: either the
+    training rows' columns, or the whole population's with ``rows`` (indices or a
+    boolean mask) picking the training rows."""
+    if raw is not None:
+        lengths = {len(c.values) for c in raw} if rows is None else set()
+        if lengths and lengths != {x_train.shape[0]}:
+            raise ValueError(
+                f"the raw columns have {sorted(lengths)} rows and x_train {x_train.shape[0]}; "
+                "pass the training rows' columns, or rows= to pick them"
+            )
+    missing = {c.name: _raw_missing(c, rows) for c in raw} if raw is not None else {}
     features: dict[str, Any] = {}
     for j, encoder in enumerate(pipeline.encoders):
         column = x_train[:, j].astype(np.float64)

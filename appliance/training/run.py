@@ -20,7 +20,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from appliance.errors import NotFound, SchemaError
-from appliance.features.builders import resolve, rows_of
+from appliance.features.builders import RawColumn, resolve, rows_of
 from appliance.features.columns import as_days, as_float, as_text, is_date
 from appliance.features.pipeline import FeaturePipeline, target_of
 from appliance.features.sources import FeatureSources, LakeSources
@@ -62,6 +62,8 @@ class Prepared:
     x: np.ndarray
     sources: FeatureSources
     dropped_unlabelled: int
+    raw: list[RawColumn] | None = None
+    """The feature columns before encoding, every row (the reference's missing rates)."""
 
 
 @dataclass(frozen=True)
@@ -109,12 +111,13 @@ def prepare(
             )
     progress(f"building features for {table.num_rows:,} rows (split {split.sizes()})")
     if pipeline is not None:
-        x = pipeline.transform(table, sources)
-        return Prepared(spec, table, y, dates, split, pipeline, x, sources, dropped)
+        raw = pipeline.raw(table, sources)
+        x = pipeline.encode(raw)
+        return Prepared(spec, table, y, dates, split, pipeline, x, sources, dropped, raw)
     train_mask = split.mask("train", table.num_rows)
     pipeline, x, raw = FeaturePipeline.fit(spec, table, sources, train_mask)
     check_leaks(spec, raw, y, split.train)
-    return Prepared(spec, table, y, dates, split, pipeline, x, sources, dropped)
+    return Prepared(spec, table, y, dates, split, pipeline, x, sources, dropped, raw)
 
 
 def train_usecase(
@@ -201,7 +204,8 @@ def train_usecase(
         spec_sha256=spec.fingerprint,
         code_version=_code_version(),
         seed=spec.training.seed,
-        reference=reference_statistics(prep.pipeline, x[s.train], parts["test"][1]),
+        reference=reference_statistics(prep.pipeline, x[s.train], parts["test"][1], prep.raw,
+                                       rows=s.train),
         card_file="model_card.html",
     )
     expected = _next_version(db, spec.model_name)
