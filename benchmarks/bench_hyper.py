@@ -1,8 +1,10 @@
 """Writing the published ``scores`` table into a Tableau Hyper extract, three ways.
 
-- **appliance**: what ``appliance publish`` does: the table's batches into an Arrow IPC
-  file, then one ``COPY ... WITH (FORMAT ARROWFILE)`` into the declared table
-  (``connectors.hyper``: telemetry off, no log file), process start included.
+- **appliance**: what ``appliance publish`` does: the table's batches (131,072 rows)
+  into the Arrow IPC parts of the data set (``DataSet.write_parts``, a million rows
+  each), each loaded with ``COPY ... WITH (FORMAT ARROWFILE)`` into the declared table
+  while the next part is written (``connectors.hyper.CopyQueue``: telemetry off, no log
+  file), process start included.
 - **pantab**: ``pantab.frame_to_hyper``, the known-fast writer, given the same data as a
   pandas DataFrame (its usual input) and as the Arrow table itself; the faster counts.
 - **inserter**: the Hyper API's own ``Inserter``, row by row, on ``--inserter-rows``
@@ -36,6 +38,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from connectors import hyper
 from connectors.catalogue import table_named
+from connectors.dataset import DataSet
+from connectors.rows import BATCH_ROWS
 
 GOAL = 1.3  # at least this many times pantab's throughput
 
@@ -83,15 +87,16 @@ def scores_table(rows: int, seed: int = 0) -> pa.Table:
 
 def write_appliance(data: pa.Table, folder: Path) -> None:
     table = table_named("scores")
-    work = (folder / "scores.arrow").resolve()
-    with pa.OSFile(str(work), "wb") as sink, pa.ipc.new_file(sink, data.schema) as writer:
-        writer.write_table(data, max_chunksize=1 << 17)
+    dataset = DataSet((folder / "data").resolve())
+    batches = data.to_batches(max_chunksize=BATCH_ROWS)
     with hyper.hyper_process() as process, hyper.open_extract(
         process, folder / "appliance.hyper", create=True
     ) as conn:
-        hyper.run(conn, [hyper.create_table_sql(table), hyper.copy_sql("scores", work)],
-                  what="benchmark")  # fmt: skip
-    work.unlink()
+        hyper.run(conn, [hyper.create_table_sql(table)], what="benchmark")
+        with hyper.CopyQueue(conn, "scores", what="benchmark") as copies:
+            for part, _rows in dataset.write_parts("scores", 1, batches, data.schema):
+                copies.submit(dataset.root / part)
+    shutil.rmtree(dataset.root)
 
 
 def write_pantab(data: object, folder: Path) -> None:

@@ -218,6 +218,7 @@ TABLES: tuple[PublishedTable, ...] = (
         ),
         sql=_MODEL_VERSIONS_SQL,
         requires=("model_versions", "models", "model_aliases"),
+        primary_key=("model", "version"),
         checks=("version", "headline_value"),
         measures=(("average_headline_value", "average", "${TABLE}.headline_value"),),
     ),
@@ -259,6 +260,7 @@ TABLES: tuple[PublishedTable, ...] = (
         ),
         sql=_JOB_RUNS_SQL,
         requires=("job_runs",),
+        primary_key=("run_id",),
         checks=("run_id", "rows_processed"),
         measures=(
             ("failure_rate", "average", "CASE WHEN ${TABLE}.status = 'failed' THEN 1.0"
@@ -286,6 +288,8 @@ TABLES: tuple[PublishedTable, ...] = (
         sql="SELECT model, version, window_kind, window_start, window_end, kind, feature,"
         " metric, value, level, rows, detail, computed_at FROM drift_results ORDER BY id",
         requires=("drift_results",),
+        primary_key=("model", "version", "window_kind", "window_start", "kind", "feature",
+                     "metric"),
         checks=("version", "value", "rows"),
         measures=(("average_value", "average", "${TABLE}.value"),
                   ("act_count", "sum", "CASE WHEN ${TABLE}.level = 'act' THEN 1 ELSE 0 END")),
@@ -310,6 +314,7 @@ TABLES: tuple[PublishedTable, ...] = (
         sql="SELECT model, version, window_kind, window_start, window_end, metric, estimated,"
         " value, level, rows, labelled, computed_at FROM performance_results ORDER BY id",
         requires=("performance_results",),
+        primary_key=("model", "version", "window_kind", "window_start", "metric", "estimated"),
         checks=("version", "value", "rows", "labelled"),
         measures=(("average_value", "average", "${TABLE}.value"),),
     ),
@@ -369,6 +374,7 @@ TABLES: tuple[PublishedTable, ...] = (
         " group_name, rows, eligible, approval_rate, labelled, tpr, fpr, impact_ratio,"
         " four_fifths_pass, computed_at FROM fairness_results ORDER BY id",
         requires=("fairness_results",),
+        primary_key=("model", "version", "window_kind", "window_start", "attribute", "group_name"),
         checks=("version", "rows", "approval_rate"),
         measures=(("average_approval_rate", "average", "${TABLE}.approval_rate"),
                   ("average_impact_ratio", "average", "${TABLE}.impact_ratio")),
@@ -403,6 +409,7 @@ TABLES: tuple[PublishedTable, ...] = (
         " metric, level, value, threshold, window_kind, window_start, window_end, message,"
         " retrain_requested, retrain_run_id, delivered_at FROM alerts ORDER BY id",
         requires=("alerts",),
+        primary_key=("alert_id",),
         checks=("alert_id", "occurrences"),
         measures=(("act_count", "sum", "CASE WHEN ${TABLE}.level = 'act' THEN 1 ELSE 0 END"),),
     ),

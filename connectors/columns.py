@@ -133,6 +133,9 @@ class PublishedTable:
     overlay: Overlay | None = None
     measures: tuple[tuple[str, str, str], ...] = field(default=())
     """LookML measures beyond ``count``: ``(name, type, sql on ${TABLE})``."""
+    primary_key: tuple[str, ...] = ()
+    """Columns (never empty) that identify a row, where the store guarantees it; the
+    incremental ``key`` when not given. Flight SQL's ``GetPrimaryKeys`` answers with it."""
 
     def __post_init__(self) -> None:
         if not _NAME.fullmatch(self.name) or not _NAME.fullmatch(self.subject):
@@ -152,6 +155,13 @@ class PublishedTable:
         if self.overlay is not None:
             for mine, _theirs in self.overlay.columns:
                 self.column(mine)
+        if any(self.column(name).nullable for name in self.unique_key):
+            raise ValueError(f"table {self.name}: a primary key column cannot be empty")
+
+    @property
+    def unique_key(self) -> tuple[str, ...]:
+        """The primary key: ``primary_key``, else the incremental ``key``, else none."""
+        return self.primary_key or ((self.key,) if self.key is not None else ())
 
     @property
     def incremental(self) -> bool:

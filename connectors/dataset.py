@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "MANIFEST",
+    "PART_ROWS",
     "DataSet",
     "TableFiles",
     "atomic_write",
@@ -39,6 +40,9 @@ MANIFEST = "manifest.json"
 _FORMAT = 1
 _KEEP_UNREFERENCED_S = 600.0  # a query bound to the previous manifest has this long
 _COMPACT_AT = 32  # parts of one table; beyond this they are rewritten as one
+PART_ROWS = 1 << 20
+"""Rows per part file of a large write: Hyper loads one part while the next is written."""
+_ONE_PART = 1 << 62
 
 
 @dataclass(frozen=True)
@@ -83,19 +87,47 @@ class DataSet:
                    schema: pa.Schema) -> tuple[str, int]:  # fmt: skip
         """Write batches to a new part of ``table``; returns (relative path, rows). Nothing
         reads it until ``commit`` names it."""
+        ((name, rows),) = self.write_parts(table, version, batches, schema, part_rows=_ONE_PART)
+        return name, rows
+
+    def write_parts(self, table: str, version: int, batches: Iterable[pa.RecordBatch],
+                    schema: pa.Schema, *, part_rows: int | None = None,
+                    ) -> Iterator[tuple[str, int]]:  # fmt: skip
+        """Write batches to new parts of ``table``, a part closed once it holds
+        ``part_rows`` rows (default ``PART_ROWS``), yielding ``(relative path, rows)`` as
+        each is complete, so a consumer (Hyper's COPY) can load one part while the next
+        is written. At least one part, empty if there are no rows (it has the schema)."""
         import pyarrow as pa
 
+        limit = PART_ROWS if part_rows is None else part_rows
+        if limit < 1:
+            raise ValueError(f"part_rows must be at least 1, not {limit}")
         folder = self.root / table
         folder.mkdir(parents=True, exist_ok=True)
-        name = f"{table}/v{version}-{_next_part(folder):06d}.arrow"
-        tmp = self.root / f"{name}.tmp"
-        rows = 0
-        with pa.OSFile(str(tmp), "wb") as sink, pa.ipc.new_file(sink, schema) as writer:
-            for batch in batches:
-                writer.write_batch(batch)
-                rows += batch.num_rows
-        os.replace(tmp, self.root / name)
-        return name, rows
+        number = _next_part(folder)
+        pending = iter(batches)
+        ahead: pa.RecordBatch | None = None
+        while True:
+            name = f"{table}/v{version}-{number:06d}.arrow"
+            tmp = self.root / f"{name}.tmp"
+            rows, done = 0, False
+            try:
+                with pa.OSFile(str(tmp), "wb") as sink, pa.ipc.new_file(sink, schema) as writer:
+                    while rows < limit:
+                        batch, ahead = (ahead if ahead is not None else next(pending, None)), None
+                        if batch is None:
+                            done = True
+                            break
+                        writer.write_batch(batch)
+                        rows += batch.num_rows
+            except BaseException:  # a full disk: leave no half part behind to keep it full
+                tmp.unlink(missing_ok=True)
+                raise
+            os.replace(tmp, self.root / name)
+            yield name, rows
+            if done or (ahead := next(pending, None)) is None:
+                return
+            number += 1
 
     def batches(self, table: str) -> Iterator[pa.RecordBatch]:
         """Every batch of a table's parts, memory-mapped (no copy), in part order."""

@@ -3,14 +3,19 @@
 The statements are built as values by pure functions (tested without Hyper); the few
 functions taking a connection run them. Bulk loads go through ``COPY ... FROM`` an
 Arrow IPC file (the Hyper server reads the path itself, so it must be absolute); one
-statement per ``execute_command``. ``tableauhyperapi`` loads only inside these functions.
+statement per ``execute_command``. A ``CopyQueue`` runs the COPYs of a table's parts on
+a worker thread, so the next part is written while Hyper loads the last (the Hyper API
+releases the GIL while a statement runs). ``tableauhyperapi`` loads only inside these
+functions.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
+from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from connectors.columns import PublishedTable
@@ -22,6 +27,7 @@ if TYPE_CHECKING:
 __all__ = [
     "INFO_TABLE",
     "SCHEMA",
+    "CopyQueue",
     "copy_sql",
     "create_table_sql",
     "drop_table_sql",
@@ -213,3 +219,45 @@ def read_info(connection: Connection) -> dict[str, tuple[str, int, int, int | No
 def write_info(connection: Connection, entries: Sequence[tuple[str, str, int, int, int | None]],
                at: str) -> None:  # fmt: skip
     run(connection, info_rows(entries, at), what=f"the {INFO_TABLE} table")
+
+
+class CopyQueue:
+    """COPY a table's part files into the extract one after another on a worker thread.
+
+    ``submit`` returns at once; the caller goes on writing the next part while Hyper
+    loads this one (Hyper parallelises a COPY itself, so one at a time is enough). The
+    connection belongs to the queue until it is closed: leaving the ``with`` block waits
+    for every COPY and raises the first failure as a PublishError; after a failure,
+    ``submit`` raises it at once rather than let more parts be written; if the block
+    itself raised, pending COPYs are dropped and the running one is waited for.
+    """
+
+    def __init__(self, connection: Connection, table: str, *, what: str) -> None:
+        self._connection = connection
+        self._table = table
+        self._what = what
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="hyper-copy")
+        self._futures: list[Future[None]] = []
+
+    def submit(self, path: Path) -> None:
+        """Queue the COPY of one Arrow IPC part (an absolute path)."""
+        self._raise_failed()
+        statement = copy_sql(self._table, path)
+        self._futures.append(self._pool.submit(run, self._connection, [statement],
+                                               what=self._what))  # fmt: skip
+
+    def _raise_failed(self) -> None:
+        for future in self._futures:
+            if future.done() and future.exception() is not None:
+                self._pool.shutdown(wait=True, cancel_futures=True)
+                future.result()
+
+    def __enter__(self) -> CopyQueue:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
+                 trace: TracebackType | None) -> None:  # fmt: skip
+        self._pool.shutdown(wait=True, cancel_futures=kind is not None)
+        if kind is None:
+            for future in self._futures:
+                future.result()

@@ -2,8 +2,9 @@
 area (``publish/<subject>.hyper``) and the Arrow data set beside them (``dataset``).
 
 Per subject: the rows come out of one read transaction of the store; each table's new
-rows are written once, to an Arrow IPC part of the data set, which Hyper bulk-loads with
-``COPY`` and the Flight SQL endpoint serves. The extract is built in a temporary file (a
+rows are written once, to Arrow IPC parts of the data set (a million rows each), which
+Hyper bulk-loads with ``COPY`` (each part while the next is written) and the Flight SQL
+endpoint serves. The extract is built in a temporary file (a
 copy of the current one when appending), read back through Hyper and its row counts and
 sums compared with what the store gave, and only then renamed over the old one: a
 Tableau user holding the old file keeps reading it, and a crash or a full disk leaves it
@@ -236,7 +237,7 @@ class _SubjectJob:
                     (r.name, t.schema_sha256(), version, r.rows, r.mark)
                     for r, t in zip(results, self.tables, strict=True)
                 ], now_iso())  # fmt: skip
-                self._check(conn, expected)
+            self._check_file(tmp, expected)
         finally:
             self.db.execute("COMMIT")
         return results, files
@@ -252,30 +253,48 @@ class _SubjectJob:
                       what=f"creating {table.name}")
             before = (0.0,) * (1 + len(table.checks))
         loaded = _Loaded(sums=[0.0] * len(table.checks))
-        batches = read_batches(self.db, table, after=after, upto=upto)
-        part, rows = self.dataset.write_part(table.name, version, _summed(batches, table, loaded),
-                                             table.arrow_schema())  # fmt: skip
-        if rows:
-            hyper.run(conn, [hyper.copy_sql(table.name, (self.dataset.root / part).resolve())],
-                      what=f"loading {rows} rows into {table.name}")  # fmt: skip
-        entry = self._entry(table, version, append, part, rows, upto)
+        batches = _summed(read_batches(self.db, table, after=after, upto=upto), table, loaded)
+        parts: list[str] = []
+        with hyper.CopyQueue(conn, table.name, what=f"loading rows into {table.name}") as copies:
+            for part, count in self.dataset.write_parts(table.name, version, batches,
+                                                        table.arrow_schema()):  # fmt: skip
+                parts.append(part)
+                if count:  # Hyper loads this part while the next is written
+                    copies.submit((self.dataset.root / part).resolve())
+        rows = loaded.rows
+        entry = self._entry(table, version, append, tuple(parts), rows, upto)
         totals = (before[0] + rows, *(b + s for b, s in zip(before[1:], loaded.sums,
                                                             strict=True)))  # fmt: skip
         self.progress(f"{table.name}: {rows} row(s) {'appended' if append else 'written'},"
                       f" {int(totals[0])} in all")  # fmt: skip
         return TableReport(table.name, rows, int(totals[0]), upto), entry, totals
 
-    def _entry(self, table: PublishedTable, version: int, append: bool, part: str, rows: int,
-               upto: int | None) -> TableFiles:  # fmt: skip
+    def _entry(self, table: PublishedTable, version: int, append: bool, parts: tuple[str, ...],
+               rows: int, upto: int | None) -> TableFiles:  # fmt: skip
         sha = table.schema_sha256()
         if not append:
-            return TableFiles(sha, version, rows, (part,), upto)
+            return TableFiles(sha, version, rows, parts, upto)
         old = self.dataset.tables[table.name]
         if rows == 0:
-            (self.dataset.root / part).unlink(missing_ok=True)
+            for part in parts:
+                (self.dataset.root / part).unlink(missing_ok=True)
             return TableFiles(sha, version, old.rows, old.files, upto)
-        entry = TableFiles(sha, version, old.rows + rows, (*old.files, part), upto)
+        entry = TableFiles(sha, version, old.rows + rows, (*old.files, *parts), upto)
         return self.dataset.compacted(table.name, entry, table.arrow_schema())
+
+    def _check_file(self, tmp: Path, expected: dict[str, tuple[float, ...]]) -> None:
+        """Read the extract back as written to disk, in a connection of its own: Hyper
+        finishes writing when the writing connection closes, and on a full disk that last
+        write can fail without an error to the client."""
+        from tableauhyperapi import HyperException
+
+        try:
+            with hyper.open_extract(self.process, tmp, create=False) as conn:
+                self._check(conn, expected)
+        except HyperException as exc:
+            raise PublishError(f"read-back check failed for {self.subject}: the extract as"
+                               f" written cannot be read ({exc.main_message}); the previous"
+                               " extract is unchanged") from exc  # fmt: skip
 
     def _check(self, conn: Connection, expected: dict[str, tuple[float, ...]]) -> None:
         """Read the extract back through Hyper: counts and sums must match what was read."""

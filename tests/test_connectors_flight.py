@@ -255,3 +255,138 @@ def test_the_flight_command_serves_until_sigterm(endpoint: Endpoint) -> None:
     finally:
         child.send_signal(signal.SIGTERM)
         assert child.wait(20) == 0
+
+
+def _flight_sql(endpoint: Endpoint, command: bytes) -> pa.Table:
+    """A metadata command sent as JDBC's driver sends it: GetFlightInfo, then DoGet."""
+    client = flight.FlightClient(endpoint.uri)
+    options = flight.FlightCallOptions(
+        headers=[client.authenticate_basic_token(b"bi", endpoint.analyst.encode())])
+    info = client.get_flight_info(flight.FlightDescriptor.for_command(command), options)
+    table = client.do_get(info.endpoints[0].ticket, options).read_all()
+    assert table.schema == info.schema
+    return table
+
+
+def test_primary_keys_are_the_catalogue_keys(endpoint: Endpoint) -> None:
+    from connectors.flightsql.messages import pack
+
+    keys = _flight_sql(endpoint, pack("CommandGetPrimaryKeys", table="model_versions"))
+    assert keys.column("column_name").to_pylist() == ["model", "version"]
+    assert keys.column("key_sequence").to_pylist() == [1, 2]
+    assert set(keys.column("table_name").to_pylist()) == {"model_versions"}
+    assert keys.schema.field("key_sequence").type == pa.int32()
+    scores = _flight_sql(endpoint, pack("CommandGetPrimaryKeys", table="scores",
+                                        catalog="appliance", db_schema="published"))  # fmt: skip
+    assert scores.column("column_name").to_pylist() == ["prediction_id"]
+    for command in (pack("CommandGetPrimaryKeys", table="outcomes"),  # no key
+                    pack("CommandGetPrimaryKeys", table="nope"),
+                    pack("CommandGetPrimaryKeys", table="scores", db_schema="other")):
+        assert _flight_sql(endpoint, command).num_rows == 0
+    # every declared key identifies the published rows: no duplicate, never empty
+    with endpoint.connect() as conn, conn.cursor() as cur:
+        from connectors.catalogue import TABLES
+
+        for table in TABLES:
+            if not table.unique_key:
+                continue
+            columns = ", ".join(table.unique_key)
+            cur.execute(f"SELECT count(*), count(DISTINCT ({columns})) FROM {table.name}")
+            total, distinct = cur.fetchone()  # type: ignore[misc]
+            assert total == distinct, table.name
+
+
+def test_xdbc_type_info_lists_the_column_types(endpoint: Endpoint) -> None:
+    from connectors.flightsql.messages import pack
+
+    types = _flight_sql(endpoint, pack("CommandGetXdbcTypeInfo")).to_pylist()
+    by_name = {t["type_name"]: t for t in types}
+    assert set(by_name) == {"BIGINT", "BOOLEAN", "DATE", "DOUBLE", "TIMESTAMP", "VARCHAR"}
+    assert [t["data_type"] for t in types] == sorted(t["data_type"] for t in types)
+    assert by_name["BIGINT"]["data_type"] == -5 and by_name["VARCHAR"]["data_type"] == 12
+    assert (by_name["TIMESTAMP"]["sql_data_type"], by_name["TIMESTAMP"]["datetime_subcode"]) \
+        == (9, 3)  # fmt: skip
+    only = _flight_sql(endpoint, pack("CommandGetXdbcTypeInfo", data_type=91)).to_pylist()
+    assert [t["type_name"] for t in only] == ["DATE"]
+    assert _flight_sql(endpoint, pack("CommandGetXdbcTypeInfo", data_type=2)).num_rows == 0
+
+
+def test_the_home_certificate_pair_turns_tls_on(endpoint: Endpoint) -> None:
+    import shutil
+
+    from connectors.flightsql.service import HOME_TLS
+
+    folder = endpoint.home.root / HOME_TLS[0]
+    assert FlightService.for_home(endpoint.home, host="127.0.0.1", port=0).tls_cert is None
+    pair = self_signed(("localhost", "127.0.0.1"), days=2)
+    write_pair(pair, folder)
+    try:
+        service = FlightService.for_home(endpoint.home, host="127.0.0.1", port=0)
+        service.start()
+        try:
+            assert service.location.startswith("grpc+tls://")
+            with flightsql.connect(service.location, db_kwargs={
+                "username": "bi", "password": endpoint.analyst,
+                "adbc.flight.sql.client_option.tls_root_certs": pair.cert_pem.decode(),
+            }, autocommit=True) as conn, conn.cursor() as cur:  # fmt: skip
+                cur.execute("SELECT count(*) FROM model_versions")
+                assert cur.fetchone() == (3,)
+            with pytest.raises(adbc_driver_manager.Error):  # plain gRPC is refused
+                flightsql.connect(f"grpc://127.0.0.1:{service.bound_port}", db_kwargs={
+                    "username": "bi", "password": endpoint.analyst}).cursor().execute("SELECT 1")
+        finally:
+            service.stop(5)
+        (folder / HOME_TLS[2]).unlink()
+        with pytest.raises(ConnectorError, match=r"half configured.*key\.pem does not"):
+            FlightService.for_home(endpoint.home, host="127.0.0.1", port=0)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.mark.slow
+def test_appliance_up_serves_flight_sql_over_tls_with_the_home_pair(tmp_path: Path) -> None:
+    """`appliance up` itself: the home's pair in tls/, the ADBC driver trusting it."""
+    import signal
+    import socket
+    import subprocess
+    import sys
+
+    from connectors.flightsql.service import HOME_TLS
+
+    home = DataHome(tmp_path / "home")
+    home.layout()
+    db = connect(home.db_path)
+    key = create_key(db, "analyst", "bi", actor="test")[1]
+    db.close()
+    ports = []
+    for _ in range(2):
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            ports.append(probe.getsockname()[1])
+    home.config_path.write_text(f"[service]\napi_port = {ports[0]}\nflight_port = {ports[1]}\n")
+    pair = self_signed(("localhost", "127.0.0.1"), days=2)
+    write_pair(pair, home.root / HOME_TLS[0])
+    child = subprocess.Popen([sys.executable, "-m", "appliance", "--home", str(home.root), "up"],
+                             cwd=Path(__file__).resolve().parents[1],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    secure = {"username": "bi", "password": key,
+              "adbc.flight.sql.client_option.tls_root_certs": pair.cert_pem.decode()}
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with flightsql.connect(f"grpc+tls://127.0.0.1:{ports[1]}", db_kwargs=secure,
+                                       autocommit=True) as conn, conn.cursor() as cur:  # fmt: skip
+                    cur.execute("SELECT 41 + 1 AS answer")
+                    assert cur.fetchone() == (42,)
+                    break
+            except adbc_driver_manager.Error:
+                assert child.poll() is None, "appliance up ended"
+                assert time.monotonic() < deadline, "Flight SQL never answered over TLS"
+                time.sleep(0.5)
+        with pytest.raises(adbc_driver_manager.Error):
+            flightsql.connect(f"grpc://127.0.0.1:{ports[1]}", db_kwargs={
+                "username": "bi", "password": key}).cursor().execute("SELECT 1")
+    finally:
+        child.send_signal(signal.SIGTERM)
+        child.wait(60)

@@ -207,3 +207,92 @@ def test_kill_9_mid_publish_leaves_the_previous_extract_intact(home: DataHome,
     report = publish(home, db)  # the next publish finishes the job
     assert next(s for s in report.subjects if s.subject == "scores").tables[0].rows == 36_012
     assert not list(home.dir("publish").glob(".*.tmp"))
+
+
+def test_large_tables_are_written_and_loaded_in_parts(
+    home: DataHome, db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Parts of PART_ROWS rows, each COPYed while the next is written: the extract and the
+    data set hold every row once, appends add parts, and a rebuild starts over."""
+    import functools
+
+    import connectors.dataset
+    import connectors.publisher
+    from connectors.rows import read_batches
+
+    monkeypatch.setattr(connectors.dataset, "PART_ROWS", 8)
+    monkeypatch.setattr(connectors.publisher, "read_batches",
+                        functools.partial(read_batches, batch_rows=3))  # fmt: skip
+    fill_store(db, 40)
+    publish(home, db)
+    path = home.dir("publish") / "scores.hyper"
+    query = ('SELECT count(*), count(DISTINCT prediction_id), sum(probability)'
+             ' FROM "Extract"."scores"')
+    stored = db.execute("SELECT count(*), sum(probability) FROM predictions").fetchone()
+    count, distinct, total = read_hyper(path, query)[0]
+    assert count == distinct == stored[0] == 48 and total == pytest.approx(stored[1])
+    entry = DataSet.open(data_folder(home)).tables["scores"]
+    assert len(entry.files) == 6 and entry.rows == 48  # 16 batches of 3, parts of 9 rows
+    assert data_set_rows(home, "scores") == 48
+    add_predictions(db, 10, start=100)
+    publish(home, db)
+    assert read_hyper(path, query)[0][:2] == [60, 60]
+    assert len(DataSet.open(data_folder(home)).tables["scores"].files) == 8
+    assert data_set_rows(home, "scores") == 60
+    publish(home, db, full=True)
+    assert len(DataSet.open(data_folder(home)).tables["scores"].files) == 7
+    assert read_hyper(path, query)[0][:2] == [60, 60]
+
+
+def test_write_parts_yields_each_part_when_complete(tmp_path: Path) -> None:
+    import pyarrow as pa
+
+    dataset = DataSet(tmp_path)
+    schema = pa.schema([pa.field("n", pa.int64(), False)])
+    batches = [pa.record_batch([pa.array(range(i, i + 2))], schema=schema) for i in range(0, 10, 2)]
+    seen = []
+    for part, rows in dataset.write_parts("t", 1, iter(batches), schema, part_rows=4):
+        assert (tmp_path / part).is_file()  # complete and readable before the next is written
+        seen.append((part, rows, pa.ipc.open_file(str(tmp_path / part)).read_all().num_rows))
+    assert [(r, n) for _, r, n in seen] == [(4, 4), (4, 4), (2, 2)]
+    assert [p for p, _, _ in seen] == ["t/v1-000001.arrow", "t/v1-000002.arrow",
+                                       "t/v1-000003.arrow"]  # fmt: skip
+    ((empty, rows),) = list(dataset.write_parts("t", 1, iter(()), schema))
+    assert rows == 0 and pa.ipc.open_file(str(tmp_path / empty)).schema == schema
+    with pytest.raises(ValueError, match="part_rows"):
+        list(dataset.write_parts("t", 1, iter(batches), schema, part_rows=0))
+
+
+def test_a_copy_queue_loads_every_part_and_reports_the_first_failure(
+    tmp_path: Path, db: Database
+) -> None:
+    import pyarrow as pa
+
+    from connectors.rows import read_batches
+
+    fill_store(db, 5)
+    table = table_named("job_runs")
+    stored = db.execute("SELECT count(*) FROM job_runs").fetchone()[0]
+    dataset = DataSet(tmp_path / "data")
+    with hyper.hyper_process() as process, hyper.open_extract(
+        process, tmp_path / "x.hyper", create=True
+    ) as conn:
+        hyper.run(conn, [hyper.create_table_sql(table)], what="test")
+        parts = 0
+        with hyper.CopyQueue(conn, table.name, what="test") as copies:
+            batches = read_batches(db, table, batch_rows=2)
+            for part, _ in dataset.write_parts(table.name, 1, batches, table.arrow_schema(),
+                                               part_rows=2):  # fmt: skip
+                copies.submit((dataset.root / part).resolve())
+                parts += 1
+        assert parts == -(-stored // 2) > 1 and hyper.totals(conn, table)[0] == stored
+        wrong = tmp_path / "wrong.arrow"
+        schema = pa.schema([pa.field("x", pa.string())])
+        with pa.OSFile(str(wrong), "wb") as sink, pa.ipc.new_file(sink, schema) as writer:
+            writer.write_batch(pa.record_batch([pa.array(["a"])], schema=schema))
+        with pytest.raises(PublishError, match="test: Hyper refused it"), \
+                hyper.CopyQueue(conn, table.name, what="test") as copies:  # fmt: skip
+            copies.submit(wrong)
+            time.sleep(0.5)
+            copies.submit(wrong)  # the first failure is raised here at the latest
+        assert hyper.totals(conn, table)[0] == stored  # nothing half-loaded

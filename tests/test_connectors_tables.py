@@ -230,3 +230,15 @@ def test_only_single_selects_pass(tmp_path: Path, sql: str, refused: str | None)
                 engine.check(sql)
     finally:
         engine.close()
+
+
+def test_primary_keys_are_never_empty_columns_and_default_to_the_incremental_key() -> None:
+    ident = Column("a", "bigint", "an id", False)
+    maybe = Column("b", "text", "a label")
+    with pytest.raises(ValueError, match="primary key column cannot be empty"):
+        PublishedTable("t", "s", "doc", (ident, maybe), sql="SELECT 1, 2", primary_key=("b",))
+    with pytest.raises(ValueError, match="no column 'c'"):
+        PublishedTable("t", "s", "doc", (ident,), sql="SELECT 1", primary_key=("c",))
+    assert table_named("scores").unique_key == ("prediction_id",)
+    assert table_named("model_versions").unique_key == ("model", "version")
+    assert table_named("outcomes").unique_key == ()

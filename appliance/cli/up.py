@@ -81,12 +81,15 @@ def command(app: AppContext, log_format: str | None) -> None:
 def _services(app: AppContext, config: ApplianceConfig) -> list[Service]:
     """What `appliance up` runs, started in this order and stopped in reverse."""
     from appliance.serving.service import build_service
-    from connectors.flightsql.service import FlightService
+    from connectors.flightsql.service import FlightService, home_tls
     from scheduler.runner import Runner
 
     service = config.service
+    cert, key = home_tls(app.home) or (None, None)  # the home's tls/ pair: both speak TLS
+    rest = build_service(app.home, host=service.host, port=service.api_port, tls_cert=cert,
+                         tls_key=key)  # fmt: skip
     return [
         Runner(app.home, config),
-        build_service(app.home, host=service.host, port=service.api_port),
-        FlightService(app.home, host=service.host, port=service.flight_port),
+        rest,
+        FlightService.for_home(app.home, host=service.host, port=service.flight_port),
     ]

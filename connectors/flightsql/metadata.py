@@ -2,8 +2,9 @@
 
 ``GetSqlInfo`` answers in the spec's dense-union layout; ``GetCatalogs``,
 ``GetDbSchemas``, ``GetTables`` (optionally with each table's Arrow schema, serialized
-as an IPC message) and ``GetTableTypes`` in theirs. Filter patterns are SQL ``LIKE``
-patterns (``%`` any run, ``_`` one character).
+as an IPC message), ``GetTableTypes``, ``GetPrimaryKeys`` (the catalogue's keys) and
+``GetXdbcTypeInfo`` (the six column types, as JDBC/ODBC codes) in theirs. Filter
+patterns are SQL ``LIKE`` patterns (``%`` any run, ``_`` one character).
 """
 
 from __future__ import annotations
@@ -24,11 +25,15 @@ __all__ = [
     "catalogs",
     "db_schemas",
     "like",
+    "primary_keys",
+    "primary_keys_schema",
     "sql_info",
     "sql_info_schema",
     "table_types",
     "tables",
     "tables_schema",
+    "xdbc_type_info",
+    "xdbc_type_info_schema",
 ]
 
 TABLE_TYPE = "TABLE"
@@ -174,3 +179,91 @@ def table_types() -> pa.Table:
 
     schema = pa.schema([pa.field("table_type", pa.string(), nullable=False)])
     return pa.Table.from_pylist([{"table_type": TABLE_TYPE}], schema=schema)
+
+
+def primary_keys_schema() -> pa.Schema:
+    import pyarrow as pa
+
+    return pa.schema([pa.field("catalog_name", pa.string()),
+                      pa.field("db_schema_name", pa.string()),
+                      pa.field("table_name", pa.string(), nullable=False),
+                      pa.field("column_name", pa.string(), nullable=False),
+                      pa.field("key_name", pa.string()),
+                      pa.field("key_sequence", pa.int32(), nullable=False)])  # fmt: skip
+
+
+def primary_keys(published: Sequence[PublishedTable], catalog: str, db_schema: str, *,
+                 table: str, catalog_filter: str | None = None,
+                 schema_filter: str | None = None) -> pa.Table:  # fmt: skip
+    """The key columns of ``table`` in key order (none for a table without a key, or
+    one outside the catalog and schema asked for: names here are exact, not patterns)."""
+    import pyarrow as pa
+
+    rows = []
+    if catalog_filter in (None, catalog) and schema_filter in (None, db_schema):
+        for found in (t for t in published if t.name == table):
+            rows = [{"catalog_name": catalog, "db_schema_name": db_schema, "table_name": table,
+                     "column_name": column, "key_name": f"{table}_pkey", "key_sequence": n}
+                    for n, column in enumerate(found.unique_key, start=1)]  # fmt: skip
+    return pa.Table.from_pylist(rows, schema=primary_keys_schema())
+
+
+# column type -> (XDBC data type, sql_data_type, datetime subcode, column size, radix,
+# literal prefix and suffix); codes from FlightSql.proto's XdbcDataType enum (JDBC's)
+_XDBC: dict[str, tuple[int, int, int | None, int | None, int | None, str | None]] = {
+    "bigint": (-5, -5, None, 19, 10, None),
+    "boolean": (-7, -7, None, 1, None, None),
+    "date": (91, 9, 1, 10, None, "DATE '"),
+    "double": (8, 8, None, 53, 2, None),
+    "text": (12, 12, None, None, None, "'"),
+    "timestamp": (93, 9, 3, 26, None, "TIMESTAMP '"),
+}
+
+
+def xdbc_type_info_schema() -> pa.Schema:
+    import pyarrow as pa
+
+    i32, text = pa.int32(), pa.string()
+    return pa.schema([
+        pa.field("type_name", text, nullable=False), pa.field("data_type", i32, nullable=False),
+        pa.field("column_size", i32), pa.field("literal_prefix", text),
+        pa.field("literal_suffix", text),
+        pa.field("create_params", pa.list_(pa.field("item", text, nullable=False))),
+        pa.field("nullable", i32, nullable=False),
+        pa.field("case_sensitive", pa.bool_(), nullable=False),
+        pa.field("searchable", i32, nullable=False), pa.field("unsigned_attribute", pa.bool_()),
+        pa.field("fixed_prec_scale", pa.bool_(), nullable=False),
+        pa.field("auto_increment", pa.bool_()), pa.field("local_type_name", text),
+        pa.field("minimum_scale", i32), pa.field("maximum_scale", i32),
+        pa.field("sql_data_type", i32, nullable=False), pa.field("datetime_subcode", i32),
+        pa.field("num_prec_radix", i32), pa.field("interval_precision", i32),
+    ])  # fmt: skip
+
+
+def xdbc_type_info(data_type: int | None = None) -> pa.Table:
+    """The types a published column can have, as SQL (DuckDB) names with their JDBC/ODBC
+    codes; only ``data_type``'s when given. Ordered by data type, then name."""
+    import pyarrow as pa
+
+    from connectors.columns import COLUMN_TYPES
+
+    rows = []
+    for name, (code, sql_code, subcode, size, radix, prefix) in _XDBC.items():
+        if data_type is not None and code != data_type:
+            continue
+        numeric = COLUMN_TYPES[name].numeric
+        rows.append({
+            "type_name": COLUMN_TYPES[name].duckdb, "data_type": code, "column_size": size,
+            "literal_prefix": prefix, "literal_suffix": "'" if prefix else None,
+            "create_params": None, "nullable": 1, "case_sensitive": name == "text",
+            "searchable": 3 if name == "text" else 2,
+            "unsigned_attribute": False if numeric else None, "fixed_prec_scale": False,
+            "auto_increment": False if numeric else None,
+            "local_type_name": COLUMN_TYPES[name].duckdb,
+            "minimum_scale": 0 if name == "bigint" else None,
+            "maximum_scale": 0 if name == "bigint" else None,
+            "sql_data_type": sql_code, "datetime_subcode": subcode, "num_prec_radix": radix,
+            "interval_precision": None,
+        })  # fmt: skip
+    rows.sort(key=lambda r: (r["data_type"], r["type_name"]))
+    return pa.Table.from_pylist(rows, schema=xdbc_type_info_schema())

@@ -3,7 +3,8 @@ protocol over the published tables, read-only.
 
 Commands arrive as ``google.protobuf.Any`` values (``messages``): statement queries,
 prepared statements (created and closed by action, parameters bound by ``DoPut``),
-``GetSqlInfo``, ``GetCatalogs``, ``GetDbSchemas``, ``GetTables`` and ``GetTableTypes``.
+``GetSqlInfo``, ``GetCatalogs``, ``GetDbSchemas``, ``GetTables``, ``GetTableTypes``,
+``GetPrimaryKeys`` and ``GetXdbcTypeInfo``.
 Results stream as Arrow record batches of ``batch_rows`` rows. A plain Flight client may
 also ``do_get`` a table by name, and ``list_flights`` lists the tables. Anything that
 would write is refused with a message; a failing query is an error for that call only.
@@ -43,7 +44,8 @@ MAX_MESSAGE_BYTES = 8 << 20
 """Largest batch sent: gRPC clients refuse messages over 16 MiB by default (ADBC too)."""
 _WRITES = {"CommandStatementUpdate", "CommandPreparedStatementUpdate", "CommandStatementIngest"}
 _METADATA = {"CommandGetSqlInfo", "CommandGetCatalogs", "CommandGetDbSchemas",
-             "CommandGetTables", "CommandGetTableTypes"}  # fmt: skip
+             "CommandGetTables", "CommandGetTableTypes", "CommandGetPrimaryKeys",
+             "CommandGetXdbcTypeInfo"}  # fmt: skip
 
 
 @dataclass
@@ -201,6 +203,15 @@ class FlightSqlServer(flight.FlightServerBase):
                 table_pattern=_optional(message, "table_name_filter_pattern"),
                 table_types=list(message.table_types), include_schema=message.include_schema,
             )  # fmt: skip
+        if name == "CommandGetPrimaryKeys":
+            return metadata.primary_keys(
+                self.engine.tables(), CATALOG, DB_SCHEMA, table=message.table,
+                catalog_filter=_optional(message, "catalog"),
+                schema_filter=_optional(message, "db_schema"),
+            )  # fmt: skip
+        if name == "CommandGetXdbcTypeInfo":
+            wanted = message.data_type if message.HasField("data_type") else None
+            return metadata.xdbc_type_info(wanted)
         return metadata.table_types()
 
     # -- prepared statements -----------------------------------------------------------

@@ -1,6 +1,7 @@
 """The Flight SQL endpoint as a service: ``appliance flight`` runs it alone, and
 ``appliance up`` starts it beside the REST API and the scheduler (``start`` returns once
-it listens, ``stop`` ends it)."""
+it listens, ``stop`` ends it). ``FlightService.for_home`` is the one ``up`` runs: with
+TLS when the home holds its certificate pair (``HOME_TLS``)."""
 
 from __future__ import annotations
 
@@ -13,9 +14,29 @@ from typing import Any
 from appliance.home import DataHome
 from connectors.errors import ConnectorError
 
-__all__ = ["FlightService"]
+__all__ = ["HOME_TLS", "FlightService", "home_tls"]
 
 log = logging.getLogger("connectors.flightsql")
+
+HOME_TLS = ("tls", "cert.pem", "key.pem")
+"""Where a home keeps the certificate and key its services present:
+``<home>/tls/cert.pem`` and ``<home>/tls/key.pem`` (``appliance tls self-signed --out
+<home>/tls``, or the pair the bank's CA issued, copied there)."""
+
+
+def home_tls(home: DataHome) -> tuple[Path, Path] | None:
+    """The home's certificate and key, or None when it has neither (plain gRPC); a
+    ConnectorError when it has only one of them."""
+    folder = home.root / HOME_TLS[0]
+    cert, key = folder / HOME_TLS[1], folder / HOME_TLS[2]
+    present = [p for p in (cert, key) if p.is_file()]
+    if not present:
+        return None
+    if len(present) == 1:
+        missing = key if present[0] == cert else cert
+        raise ConnectorError(f"TLS is half configured: {present[0]} exists but {missing}"
+                             " does not; put both there (or remove the one) and start again")
+    return cert, key
 
 
 @dataclass
@@ -31,6 +52,14 @@ class FlightService:
     _server: Any = field(default=None, repr=False)
     _thread: threading.Thread | None = field(default=None, repr=False)
     _closers: list[Any] = field(default_factory=list, repr=False)
+
+    @classmethod
+    def for_home(cls, home: DataHome, *, host: str, port: int) -> FlightService:
+        """The endpoint ``appliance up`` runs: grpc+tls with the home's certificate pair
+        when it has one (``home_tls``), plain gRPC otherwise."""
+        pair = home_tls(home)
+        cert, key = pair if pair is not None else (None, None)
+        return cls(home, host=host, port=port, tls_cert=cert, tls_key=key)
 
     def __post_init__(self) -> None:
         if (self.tls_cert is None) != (self.tls_key is None):
