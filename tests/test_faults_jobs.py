@@ -25,11 +25,12 @@ from typing import Any
 import pytest
 
 from appliance import audit, registry
+from appliance.errors import PromotionRefused
 from appliance.home import DataHome
 from appliance.scoring import load_scorer
 from appliance.store.db import connect
 from tests.lake_fixtures import copy_home
-from tests.serving_fixtures import MODEL, REPO, trained_home, until  # noqa: F401
+from tests.serving_fixtures import MODEL, REPO, register_copy, trained_home, until  # noqa: F401
 
 pytestmark = pytest.mark.slow
 
@@ -297,3 +298,47 @@ def test_a_disk_that_fills_during_ingest_fails_the_run_cleanly(tmp_path: Path) -
     assert out["actions"][-1] == "ingest.failed"
     assert out["after"] == 1
 
+
+
+# -- promoting a model file that does not load ----------------------------------------------
+
+
+def _unparseable(home: DataHome) -> tuple[int, str]:
+    return register_copy(home, booster=b'{"learner": "not a model"}'), "booster does not load"
+
+
+def _changed(home: DataHome) -> tuple[int, str]:
+    version = register_copy(home)
+    path = home.root / "models" / MODEL / str(version) / "model.ubj"
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+    return version, "was changed after registration"
+
+
+def _missing(home: DataHome) -> tuple[int, str]:
+    version = register_copy(home)
+    (home.root / "models" / MODEL / str(version) / "model.ubj").unlink()
+    return version, "is missing"
+
+
+@pytest.mark.parametrize("damage", [_unparseable, _changed, _missing])
+@pytest.mark.parametrize("alias", ["production", "challenger"])
+def test_a_version_whose_booster_does_not_load_is_never_promoted(
+    trained_home: DataHome, tmp_path: Path, damage: Any, alias: str  # noqa: F811
+) -> None:
+    home = copy_home(trained_home, tmp_path / "home")
+    version, problem = damage(home)
+    db = connect(home.db_path)
+    try:
+        before = registry.aliases(db, MODEL)
+        with pytest.raises(PromotionRefused, match=problem) as refused:
+            registry.promote(db, MODEL, version, alias=alias, actor="test", reason="try it")
+        assert f"{MODEL} v{version} to {alias} refused" in str(refused.value)
+        assert registry.aliases(db, MODEL) == before  # nothing moved
+        action, details = db.execute("SELECT action, details FROM audit_log"
+                                     " ORDER BY seq DESC LIMIT 1").fetchone()  # fmt: skip
+        assert action == "model.promotion_refused" and problem in json.loads(details)["artifact"]
+    finally:
+        db.close()
+    sound_and_serving(home)  # integrity, audit chain, v1 still production and compiled

@@ -129,17 +129,28 @@ def test_a_corrupted_booster_never_replaces_the_served_model_and_is_named(
     trained_home: DataHome, tmp_path: Path, caplog: pytest.LogCaptureFixture  # noqa: F811
 ) -> None:
     home = copy_home(trained_home, tmp_path / "home")
+    good = register_copy(home)
     service = Running(home)
     try:
         _corrupt(home.root / "models" / MODEL / "2" / "model.ubj")
+        refused = service.call("POST", f"/v1/models/{MODEL}/promote", role="admin",
+                               json={"version": 2, "reason": "corrupted on disk"})  # fmt: skip
+        assert refused.status_code == 409, refused.text  # promotion loads the booster first
+        assert "was changed after registration" in refused.json()["detail"]
+        assert service.score(APPLICANT).json()["version"] == 1
+        promoted = service.call("POST", f"/v1/models/{MODEL}/promote", role="admin",
+                                json={"version": good, "reason": "a good one"})  # fmt: skip
+        assert promoted.status_code == 200, promoted.text
+        until(lambda: service.score(APPLICANT).json()["version"] == good, 20)
+        _corrupt(home.root / "models" / MODEL / "1" / "model.ubj")  # damaged after the fact
         with caplog.at_level(logging.ERROR, logger="appliance.serving"):
-            promoted = service.call("POST", f"/v1/models/{MODEL}/promote", role="admin",
-                                    json={"version": 2, "reason": "corrupted on disk"})  # fmt: skip
-            assert promoted.status_code == 200, promoted.text
+            back = service.call("POST", f"/v1/models/{MODEL}/rollback", role="admin",
+                                json={"reason": "back to v1"})  # fmt: skip
+            assert back.status_code == 200, back.text
             until(lambda: "reloading models failed" in caplog.text, 20)
             for _ in range(3):
                 reply = service.score(APPLICANT)
-                assert reply.status_code == 200 and reply.json()["version"] == 1
+                assert reply.status_code == 200 and reply.json()["version"] == good
         assert "was changed after registration" in caplog.text  # the log says what and why
     finally:
         service.stop()

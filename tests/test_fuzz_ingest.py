@@ -152,7 +152,7 @@ def ingest_accounted(root: Path, data: bytes, schema_name: str) -> dict[str, Any
 
 
 def _fuzz(schema_name: str, delimiter: bytes, seen: list[dict[str, Any]]) -> Callable[[], None]:
-    @settings(max_examples=45, deadline=None, database=None,
+    @settings(max_examples=45, deadline=None, database=None, derandomize=True,
               suppress_health_check=list(HealthCheck))  # fmt: skip
     @given(generated=csv_file(delimiter, GOOD_LATIN if schema_name == "latin" else GOOD))
     def one(generated: tuple[bytes, int | None]) -> None:
@@ -170,11 +170,6 @@ def _fuzz(schema_name: str, delimiter: bytes, seen: list[dict[str, Any]]) -> Cal
     return one
 
 
-# A UTF-8 file whose row has both the wrong field count and a byte that is not UTF-8 makes
-# pyarrow fail inside the malformed-row handler (see the xfail test below): the whole file
-# is then refused (kept intact, named), and pyarrow reports the handler's error as
-# unraisable. That refusal is accepted here; the test below pins the bug.
-@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
 @pytest.mark.slow
 @pytest.mark.parametrize(("schema_name", "delimiter"), [("plain", b","), ("latin", b";")])
 def test_every_row_of_a_damaged_file_is_accounted_for(schema_name: str, delimiter: bytes) -> None:
@@ -187,21 +182,62 @@ def test_every_row_of_a_damaged_file_is_accounted_for(schema_name: str, delimite
     assert any(s.get("rows_ok") for s in seen)
 
 
-@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "appliance/ingest/reader.py: pyarrow decodes an invalid row as UTF-8 before calling the "
-    "handler, so a short or long row holding a non-UTF-8 byte refuses the whole file"))
-def test_a_malformed_row_with_a_non_utf8_byte_is_quarantined_alone(tmp_path: Path) -> None:
-    data = b"id,amount,day,kind,code,flag,device\n1,2,,,,,\n2,caf\xe9,surplus,,,,,\n3,4,,,,,\n"
+@pytest.mark.parametrize("bad", [b"\xe9", b"\xff\xfe", b"\xc3", b"\xed\xa0\x80"])
+@pytest.mark.parametrize("bom", [b"", b"\xef\xbb\xbf"])
+def test_a_malformed_row_with_a_non_utf8_byte_is_quarantined_alone(
+    tmp_path: Path, bad: bytes, bom: bytes
+) -> None:
+    """pyarrow decodes a row with the wrong field count as UTF-8 before handing it over;
+    one such row holding a byte that is not UTF-8 must not refuse the whole file."""
+    data = (bom + b"id,amount,day,kind,code,flag,device\n1,2,,Servi\xc3\xa7os,,,\n"
+            b"2,caf" + bad + b",surplus,,,,,\n3,4,,,,,\n4,5,,card,AB12" + bad + b",,\n")
     outcome = ingest_accounted(tmp_path, data, "plain")
-    assert outcome == {"rows_in": 3, "rows_ok": 2}
+    assert outcome == {"rows_in": 4, "rows_ok": 2}
+    home = DataHome(tmp_path / "home")
+    lake = pq.read_table(next(home.dir("lake").rglob("*.parquet")))
+    assert lake.column("id").to_pylist() == [1, 3]
+    assert lake.column("kind").to_pylist() == ["Serviços", None]  # UTF-8 text kept as is
+    quarantine = pq.read_table(next(home.dir("quarantine").rglob("*.parquet"))).to_pylist()
+    by_reason = {row["_reason"]: row for row in quarantine}
+    malformed = by_reason["expected 7 fields, found 8"]  # the row itself, its bytes escaped
+    assert malformed["_raw_line"] == "2,caf" + bad.decode("utf-8", "backslashreplace") + (
+        ",surplus,,,,,")
+    [broken] = [row for row in quarantine if row["_column"] == "code"]
+    assert broken["_record"] == 3 and broken["id"] == "4"  # the 3rd parsed row: id 4
+    assert "not valid UTF-8" in broken["_reason"]
+    assert broken["code"] == "AB12" + bad.decode("utf-8", "backslashreplace")
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "appliance/ingest/reader.py: pyarrow cannot skip a header line that has no line end, "
-    "so a header-only file without a final newline is refused instead of an empty run"))
-def test_a_header_only_file_without_a_final_newline_is_an_empty_run(tmp_path: Path) -> None:
-    outcome = ingest_accounted(tmp_path, b"id,amount,day,kind,code,flag,device", "plain")
+@settings(max_examples=200, deadline=None, database=None)
+@given(
+    pieces=st.lists(st.text(max_size=6).map(lambda t: t.encode("utf-8", "surrogatepass"))
+                    | BAD_BYTES | st.binary(max_size=3), max_size=12),
+    block=st.integers(1, 9),
+)  # fmt: skip
+def test_the_utf8_check_agrees_with_python_across_block_boundaries(
+    pieces: list[bytes], block: int
+) -> None:
+    """The reader checks a file a block at a time; a character split by a block boundary
+    is still one character, and a bad byte anywhere is found."""
+    from appliance.ingest.reader import _is_utf8
+
+    data = b"".join(pieces)
+    try:
+        data.decode("utf-8")
+        expected = True
+    except UnicodeDecodeError:
+        expected = False
+    with tempfile.NamedTemporaryFile(suffix=".csv") as handle:
+        handle.write(data)
+        handle.flush()
+        assert _is_utf8(Path(handle.name), block_size=block) is expected, data
+
+
+@pytest.mark.parametrize("data", [b"id,amount,day,kind,code,flag,device",
+                                  b"\xef\xbb\xbfid,amount,day,kind,code,flag,device\r\n",
+                                  b"id,amount,day,kind,code,flag,device\n"])  # fmt: skip
+def test_a_header_only_file_is_an_empty_run(tmp_path: Path, data: bytes) -> None:
+    outcome = ingest_accounted(tmp_path, data, "plain")
     assert outcome == {"rows_in": 0, "rows_ok": 0}
 
 

@@ -207,9 +207,9 @@ def test_a_model_file_the_appliance_did_not_write_never_loads_and_the_last_good_
     try:
         promoted = service.call("POST", f"/v1/models/{MODEL}/promote", role="admin",
                                 json={"version": version, "reason": "swap it"})  # fmt: skip
-        assert promoted.status_code == 200, promoted.text  # the registry moves the alias...
-        until(lambda: service.call("GET", "/ready", role="analyst").status_code == 200)
-        for _ in range(5):  # ... but the service never loads it; the last good one serves
+        assert promoted.status_code == 409, promoted.text  # the registry refuses to move it
+        assert "booster does not load" in promoted.json()["detail"]
+        for _ in range(5):  # the last good one serves
             reply = service.score(APPLICANT)
             assert reply.status_code == 200 and reply.json()["version"] == 1
             ready = service.call("GET", "/ready", role="analyst").json()
@@ -217,8 +217,10 @@ def test_a_model_file_the_appliance_did_not_write_never_loads_and_the_last_good_
     finally:
         service.stop()
     assert not MARKER.exists(), "the pickle was unpickled"
-    from appliance.doctor import CHECKS, DoctorContext, run_checks
-
-    failed = [r for r in run_checks(DoctorContext(home), CHECKS)
-              if r.name.startswith("model") and r.status == "fail"]  # fmt: skip
-    assert failed, "the doctor must fail the production model that does not load"
+    db = connect(home.db_path)
+    try:
+        assert registry.aliases(db, MODEL) == {"production": 1}
+        (action,) = db.execute("SELECT action FROM audit_log ORDER BY seq DESC LIMIT 1").fetchone()
+        assert action == "model.promotion_refused" and audit.verify(db).ok
+    finally:
+        db.close()

@@ -60,7 +60,7 @@ def test_no_key_secret_reaches_a_log_an_answer_or_the_store(
         assert ask("POST", "/v1/outcomes", scorer, json=[
             {"request_id": served[0].json()["request_id"], "outcome": 1}]).status_code == 200
     finally:
-        assert server.stop() in (0, -15)  # uvicorn re-raises SIGTERM once it has drained
+        assert server.stop() == 0  # a graceful stop on SIGTERM exits with status 0
     log = server.log()
     assert "serving on http://127.0.0.1" in log  # the capture works
     rows = predictions(home)

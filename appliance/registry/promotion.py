@@ -3,15 +3,18 @@
 Every change to an alias writes an ``alias_events`` row and an audit entry in the same
 transaction. A refused promotion changes nothing but is itself audited, in a transaction
 of its own that commits before the error is raised, so call these outside any
-transaction of your own.
+transaction of your own. A version whose booster does not load (changed after
+registration, missing, or not a model XGBoost can parse) never takes an alias.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from appliance import audit
-from appliance.errors import PromotionRefused
+from appliance.errors import ApplianceError, PromotionRefused
+from appliance.home import DataHome
 from appliance.registry.gates import GateReport, evaluate_gates
 from appliance.registry.records import ALIASES, ModelVersion, aliases, get_model, get_version
 from appliance.store.db import now_iso
@@ -43,10 +46,12 @@ def promote(
     override_fairness: str | None = None,
 ) -> GateReport:
     """Point ``alias`` at ``version``. Production goes through the gates; challenger and
-    shadow do not. Raises GatesFailed (audited) when a gate fails."""
+    shadow do not. Raises GatesFailed (audited) when a gate fails, and PromotionRefused
+    (audited) when the version's booster does not load."""
     _require_reason(reason)
     if alias not in ALIASES:
         raise PromotionRefused(f"alias {alias!r} is not one of {', '.join(ALIASES)}")
+    _check_booster_loads(db, get_version(db, model, version), alias, actor, reason)
     with db.atomic():
         candidate = get_version(db, model, version)
         current = aliases(db, model).get(alias)
@@ -66,6 +71,33 @@ def promote(
         **report.as_dict(),
     })  # fmt: skip
     raise GatesFailed(f"promotion of {model} v{version} to {alias} refused: {failed}", report)
+
+
+def _check_booster_loads(
+    db: Database, candidate: ModelVersion, alias: str, actor: str, reason: str
+) -> None:
+    """Load the candidate's booster as serving would (hash checked, then parsed), before
+    the promotion's transaction; a failure is audited and refuses the promotion."""
+    from appliance.registry.artifacts import load_booster
+
+    if candidate.status == "rejected":
+        return  # refused below, with its own reason
+    try:
+        load_booster(_home_of(db), candidate)
+    except ApplianceError as exc:
+        audit.record(db, actor, "model.promotion_refused", candidate.subject,
+                     {"alias": alias, "reason": reason, "artifact": str(exc)})  # fmt: skip
+        raise PromotionRefused(
+            f"promotion of {candidate.model} v{candidate.version} to {alias} refused: {exc}"
+        ) from exc
+
+
+def _home_of(db: Database) -> DataHome:
+    """The data home whose store ``db`` is (the store lives at the home's root)."""
+    for _seq, name, file in db.execute("PRAGMA database_list").fetchall():
+        if name == "main" and file:
+            return DataHome(Path(file).parent)
+    raise PromotionRefused("the store is not a file of a data home; cannot check the booster")
 
 
 def _check_candidate(candidate: ModelVersion, alias: str, current: int | None) -> None:
