@@ -244,7 +244,7 @@ def test_serving_returns_the_amount_with_the_features_that_moved_it(
 
 
 @pytest.mark.slow
-def test_monitoring_a_regression_measures_feature_drift_and_says_what_waits_for_actuals(
+def test_monitoring_a_regression_measures_feature_drift_and_realised_errors(
     premium: tuple[DataHome, Any],
 ) -> None:
     from appliance.lake import read_dataset
@@ -270,7 +270,25 @@ def test_monitoring_a_regression_measures_feature_drift_and_says_what_waits_for_
     config = MonitoringConfig(min_rows=20)
     drift = measure_drift(home, db, spec, config)
     assert drift.drift and drift.drift[0].features and drift.drift[0].score is None
-    performance = measure_performance(home, db, spec, config)
-    assert not performance.performance
-    assert any("need actual amounts" in note for note in performance.notes)
+    before = measure_performance(home, db, spec, config)
+    assert any("have their actual amount" in note for note in before.notes)
+
+    # the actual premiums arrive; a classifier's 0/1 is refused for this model, named
+    from appliance.serving.outcomes import record_outcomes
+
+    actual = [120.0 + 3 * i for i in range(len(answers))]
+    items = [{"request_id": a["request_id"], "actual": amount}
+             for a, amount in zip(answers, actual, strict=True)]  # fmt: skip
+    report = record_outcomes(db, [*items, {"request_id": answers[0]["request_id"],
+                                           "outcome": 1}], key_id=None, actor="t")  # fmt: skip
+    assert report.inserted == len(answers)
+    assert [r.to_dict() for r in report.rejected] == [{
+        "index": len(answers), "field": "outcome",
+        "reason": "'insurance_premium' is a regression: give actual, the amount observed"}]
+    after = measure_performance(home, db, spec, config)
+    figures = {f.metric: f for f in after.performance[0].figures}
+    errors = np.array([a["prediction"] for a in answers]) - np.array(actual)
+    assert figures["rmse"].value == pytest.approx(np.sqrt(np.mean(errors**2)), rel=1e-4)
+    assert figures["mae"].value == pytest.approx(np.mean(np.abs(errors)), rel=1e-4)
+    assert figures["rmse"].level == "act"  # actuals far below what the model predicts
     db.close()

@@ -163,6 +163,22 @@ def test_outcomes_that_are_not_0_or_1_are_rejected(store: Database, given: Any) 
     assert report.accepted == 0 and report.rejected[0].field == "outcome"
 
 
+@pytest.mark.parametrize(("item", "field", "reason"), [
+    ({"request_id": "r8", "actual": 1234.5}, "actual",
+     "'credit' is a classifier: give outcome 0 or 1"),
+    ({"request_id": "r8", "actual": "1234"}, "actual", "must be a number"),
+    ({"request_id": "r8", "actual": float("nan")}, "actual", "must be a finite number"),
+    ({"request_id": "r8", "actual": 5.0, "outcome": 1}, "actual", "not both"),
+])  # fmt: skip
+def test_an_amount_is_only_for_a_regression_and_must_be_a_number(
+    store: Database, item: dict[str, Any], field: str, reason: str
+) -> None:
+    report = record_outcomes(store, [item], key_id=None)
+    assert report.accepted == 0 and report.rejected[0].field == field
+    assert reason in report.rejected[0].reason
+    assert outcomes(store) == []
+
+
 def test_an_observed_time_is_kept_as_its_utc_date(store: Database) -> None:
     item = {"request_id": "r9", "outcome": 1, "observed_at": "2025-02-01T22:30:00-03:00"}
     record_outcomes(store, [item], key_id=None, today=TODAY)

@@ -19,7 +19,7 @@ from numpy.typing import NDArray
 if TYPE_CHECKING:
     from sqlite_utils import Database
 
-__all__ = ["Labels", "match_outcomes", "unmatched_outcomes"]
+__all__ = ["Labels", "logged_amounts", "match_outcomes", "unmatched_outcomes"]
 
 _CHUNK = 500
 
@@ -27,31 +27,35 @@ _CHUNK = 500
 @dataclass(frozen=True)
 class Labels:
     y: NDArray[np.float64]
-    """1/0 per row where an outcome is known, NaN where not."""
+    """1/0 (a regression: the actual amount) per row where it is known, NaN where not."""
     conflicts: int
     """Rows whose request-id and application-id outcomes disagree (the request id's kept)."""
 
 
 def _lookup(
     db: Database, sql: str, keys: Sequence[str], first: Sequence[str] = ()
-) -> dict[str, int]:
-    out: dict[str, int] = {}
+) -> dict[str, float]:
+    out: dict[str, float] = {}
     unique = sorted(set(keys))
     for start in range(0, len(unique), _CHUNK):
         part = unique[start : start + _CHUNK]
         marks = ", ".join("?" for _ in part)
         for key, outcome in db.execute(sql.format(marks=marks), [*first, *part]).fetchall():
-            out[str(key)] = int(outcome)
+            if outcome is not None:
+                out[str(key)] = float(outcome)
     return out
 
 
 def match_outcomes(
-    db: Database, model: str, request_ids: Sequence[str], application_ids: Sequence[str | None]
-) -> Labels:
-    by_request = _lookup(db, "SELECT request_id, outcome FROM outcomes WHERE request_id IN "
+    db: Database, model: str, request_ids: Sequence[str], application_ids: Sequence[str | None],
+    *, actual: bool = False,
+) -> Labels:  # fmt: skip
+    """Each row's observed outcome (with ``actual``: the amount, for a regression)."""
+    column = "actual" if actual else "outcome"
+    by_request = _lookup(db, f"SELECT request_id, {column} FROM outcomes WHERE request_id IN "
                              "({marks})", list(request_ids))  # fmt: skip
     apps = [a for a in application_ids if a is not None]
-    by_app = _lookup(db, "SELECT application_id, outcome FROM outcomes WHERE model = ? AND "
+    by_app = _lookup(db, f"SELECT application_id, {column} FROM outcomes WHERE model = ? AND "
                          "application_id IN ({marks})", apps, [model])  # fmt: skip
     y = np.full(len(request_ids), np.nan)
     conflicts = 0
@@ -64,6 +68,16 @@ def match_outcomes(
         if chosen is not None:
             y[i] = chosen
     return Labels(y, conflicts)
+
+
+def logged_amounts(
+    db: Database, model: str, version: int, request_ids: Sequence[str]
+) -> NDArray[np.float64]:
+    """A regression version's predicted amount per logged request (NaN where none)."""
+    found = _lookup(db, "SELECT request_id, prediction FROM predictions WHERE model = ? AND "
+                        "version = ? AND request_id IN ({marks})", list(request_ids),
+                    [model, str(version)])  # fmt: skip
+    return np.array([found.get(r, np.nan) for r in request_ids], dtype=np.float64)
 
 
 def unmatched_outcomes(db: Database, model: str) -> int:

@@ -31,7 +31,7 @@ from appliance.evaluation import calibration_table, ks, roc_auc
 from appliance.monitoring.bands import Level
 from appliance.monitoring.config import MonitoringConfig
 
-__all__ = ["PerformanceFigure", "expected_auc_ks", "performance_figures"]
+__all__ = ["PerformanceFigure", "amount_figures", "expected_auc_ks", "performance_figures"]
 
 
 @dataclass(frozen=True)
@@ -135,3 +135,31 @@ def _by_band(
             "mean_predicted": float(p[rows].mean()) if rows.any() else None,
         })  # fmt: skip
     return out
+
+
+def amount_figures(
+    predicted: NDArray[np.float64], actual: NDArray[np.float64], test_rmse: float | None,
+    *, min_rows: int, tolerance: float = 0.15,
+) -> list[PerformanceFigure]:  # fmt: skip
+    """A regression's realised errors on the rows whose actual amount is known: RMSE
+    (judged against the test RMSE: watch beyond ``tolerance`` worse, act beyond twice
+    that, as the training backtest judges), MAE and mean error. Nothing below ``min_rows``."""
+    from appliance.evaluation.regression import regression_summary
+
+    known = np.isfinite(predicted) & np.isfinite(actual)
+    if int(known.sum()) < min_rows:
+        return []
+    errors = regression_summary(actual[known], predicted[known]) or {}
+    level: Level | None = None
+    detail: dict[str, Any] = {"rows": int(known.sum())}
+    if test_rmse:
+        ratio = errors["rmse"] / test_rmse
+        level = "act" if ratio > 1 + 2 * tolerance else "watch" if ratio > 1 + tolerance else (
+            "stable")  # fmt: skip
+        detail.update(test_rmse=test_rmse, ratio=ratio,
+                      why=f"RMSE {ratio:.2f}x the test RMSE {test_rmse:,.4g}")  # fmt: skip
+    return [
+        PerformanceFigure("rmse", errors["rmse"], False, level, detail),
+        PerformanceFigure("mae", errors["mae"], False),
+        PerformanceFigure("mean_error", errors["bias"], False),
+    ]

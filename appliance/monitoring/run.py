@@ -220,10 +220,7 @@ def measure_performance(
         for version, logged in sorted(load_window(db, model, window).items()):
             watched = cache.get(model, version)
             if watched.threshold is None:
-                note = (f"{window.label} v{version}: a regression; realised errors (RMSE, MAE) "
-                        "need actual amounts, which the outcomes API does not take yet")
-                if note not in run.notes:
-                    run.notes.append(note)
+                breaches += _realised_amounts(db, run, watched, logged, window, config, progress)
                 continue
             labels = match_outcomes(db, model, logged.request_ids, logged.application_ids)
             p = logged.probability
@@ -258,6 +255,34 @@ def measure_performance(
                          "they are not counted")  # fmt: skip
     _finish(db, run, breaches, config, progress)
     return run
+
+
+def _realised_amounts(
+    db: Database, run: MonitorRun, watched: Watched, logged: Logged, window: Window,
+    config: MonitoringConfig, progress: Progress,
+) -> list[Breach]:  # fmt: skip
+    """A regression version's realised errors in one window, once actual amounts arrive
+    (posted to /v1/outcomes as ``actual``); stored and judged like the classifiers'."""
+    from appliance.monitoring.labels import logged_amounts, match_outcomes
+    from appliance.monitoring.performance import amount_figures
+
+    model, version = watched.version.model, watched.version.version
+    actual = match_outcomes(db, model, logged.request_ids, logged.application_ids,
+                            actual=True).y  # fmt: skip
+    predicted = logged_amounts(db, model, version, logged.request_ids)
+    test_rmse = (watched.version.metrics.get("test") or {}).get("rmse")
+    figures = amount_figures(predicted, actual, test_rmse, min_rows=config.min_rows)
+    labelled = int(np.isfinite(actual).sum())
+    store.save_performance(db, model, version, window, figures, logged.rows, labelled, _now())
+    run.performance.append(WindowPerformance(version, window, logged.rows, labelled,
+                                             tuple(figures), (), 0))  # fmt: skip
+    if not figures:
+        run.notes.append(f"{window.label} v{version}: {labelled:,} of {logged.rows:,} "
+                         f"predictions have their actual amount; {config.min_rows} are needed "
+                         "to judge the errors")  # fmt: skip
+    progress(f"{window.kind} {window.label} v{version}: {logged.rows:,} predictions, "
+             f"{labelled:,} with actual amounts")
+    return performance_breaches(model, version, window, figures, config)
 
 
 def _finish(

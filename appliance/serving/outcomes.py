@@ -2,7 +2,8 @@
 
 An outcome names the prediction it belongs to by ``request_id`` (from the scoring
 response) or by ``application_id`` (the bank's own id, sent with the scoring request);
-``outcome`` is 0/1 or false/true, ``observed_at`` an ISO date (today, UTC, if left out).
+``outcome`` is 0/1 or false/true (a classifier's), or ``actual`` the amount observed (a
+regression's: the premium taken), ``observed_at`` an ISO date (today, UTC, if left out).
 Outcomes are stored per key: a request id, or an application id and model. Posting the
 same outcome twice leaves one row; a different outcome (or date) for a key already
 known updates it, and the change is audited with its old and new value.
@@ -15,6 +16,7 @@ written it (within its flush interval).
 
 from __future__ import annotations
 
+import math
 import sqlite3
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -40,7 +42,7 @@ __all__ = [
 MAX_ITEMS = 10_000
 """Most outcomes in one call; send more in several."""
 MAX_ID_LENGTH = 200
-FIELDS = ("request_id", "application_id", "model", "outcome", "observed_at")
+FIELDS = ("request_id", "application_id", "model", "outcome", "actual", "observed_at")
 _TRUE, _FALSE = ("1", "true"), ("0", "false")
 _CHUNK = 500  # ids per SQL IN (...) lookup
 
@@ -102,7 +104,8 @@ class _Outcome:
     request_id: str | None
     application_id: str | None
     model: str | None
-    outcome: int
+    outcome: int | None
+    actual: float | None
     observed_at: str
     observed_given: bool
 
@@ -140,10 +143,16 @@ def record_outcomes(
         with db.atomic():
             by_request = _served_models(db, {o.request_id for o in parsed})
             by_application = _application_models(db, {o.application_id for o in parsed})
+            kinds = _model_kinds(db, {*by_request.values(), *(m for ms in by_application.values()
+                                                             for m in ms)})  # fmt: skip
             for outcome in parsed:
                 model = _resolve_model(outcome, by_request, by_application)
                 if isinstance(model, Rejection):
                     rejected.append(model)
+                    continue
+                mismatch = _kind_mismatch(outcome, model, kinds.get(model, "classification"))
+                if mismatch is not None:
+                    rejected.append(mismatch)
                     continue
                 counts[_store(db, outcome, model, key_id=key_id, actor=who)] += 1
             if counts["inserted"] or counts["updated"]:
@@ -178,9 +187,21 @@ def _parse_item(index: int, item: Any, today: date) -> _Outcome | Rejection:
     model, problem = _identifier(item.get("model"), optional=True)
     if problem:
         return Rejection(index, "model", problem)
-    outcome = _outcome(item.get("outcome"))
-    if isinstance(outcome, str):
-        return Rejection(index, "outcome", outcome)
+    outcome: int | None = None
+    actual: float | None = None
+    if "actual" in item and "outcome" in item:
+        return Rejection(index, "actual", "give outcome (a classifier's) or actual (a "
+                                          "regression's amount), not both")  # fmt: skip
+    if "actual" in item:
+        amount = _actual(item.get("actual"))
+        if isinstance(amount, str):
+            return Rejection(index, "actual", amount)
+        actual = amount
+    else:
+        label = _outcome(item.get("outcome"))
+        if isinstance(label, str):
+            return Rejection(index, "outcome", label)
+        outcome = label
     observed, problem = _observed(item.get("observed_at"), today)
     if problem:
         return Rejection(index, "observed_at", problem)
@@ -190,6 +211,7 @@ def _parse_item(index: int, item: Any, today: date) -> _Outcome | Rejection:
         application_id=key if given[0] == "application_id" else None,
         model=model,
         outcome=outcome,
+        actual=actual,
         observed_at=observed,
         observed_given=item.get("observed_at") is not None,
     )
@@ -221,6 +243,15 @@ def _outcome(value: Any) -> int | str:
     if value is None:
         return "missing: give 0, 1, true or false"
     return f"must be 0, 1, true or false, got {_show(value)}"
+
+
+def _actual(value: Any) -> float | str:
+    """A finite number, or the problem as text."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return f"must be a number (the amount observed), got {_show(value)}"
+    if not math.isfinite(value):
+        return f"must be a finite number, got {_show(value)}"
+    return float(value)
 
 
 def _observed(value: Any, today: date) -> tuple[str, str | None]:
@@ -285,28 +316,49 @@ def _store(db: Database, outcome: _Outcome, model: str, *, key_id: str | None, a
     else:
         where, params = "application_id = ? AND model = ?", [outcome.application_id, model]
     row = db.execute(
-        f"SELECT id, outcome, observed_at FROM outcomes WHERE {where}", params
+        f"SELECT id, outcome, actual, observed_at FROM outcomes WHERE {where}", params
     ).fetchone()
     if row is None:
         db.execute(
-            "INSERT INTO outcomes (request_id, application_id, model, outcome, observed_at,"
-            " recorded_at, key_id) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO outcomes (request_id, application_id, model, outcome, actual,"
+            " observed_at, recorded_at, key_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             [outcome.request_id, outcome.application_id, model, outcome.outcome,
-             outcome.observed_at, now_iso(), key_id],
+             outcome.actual, outcome.observed_at, now_iso(), key_id],
         )  # fmt: skip
         return "inserted"
-    row_id, old_outcome, old_observed = row
+    row_id, old_outcome, old_actual, old_observed = row
     observed = outcome.observed_at if outcome.observed_given else old_observed
-    if (old_outcome, old_observed) == (outcome.outcome, observed):
+    if (old_outcome, old_actual, old_observed) == (outcome.outcome, outcome.actual, observed):
         return "unchanged"
     db.execute(
-        "UPDATE outcomes SET outcome = ?, observed_at = ?, updated_at = ?, key_id = ? WHERE id = ?",
-        [outcome.outcome, observed, now_iso(), key_id, row_id],
+        "UPDATE outcomes SET outcome = ?, actual = ?, observed_at = ?, updated_at = ?,"
+        " key_id = ? WHERE id = ?",
+        [outcome.outcome, outcome.actual, observed, now_iso(), key_id, row_id],
     )
     subject = f"outcome {outcome.request_id or outcome.application_id} ({model})"
-    change = {"outcome": [old_outcome, outcome.outcome], "observed_at": [old_observed, observed]}
+    change = {"observed_at": [old_observed, observed]}
+    if outcome.actual is not None:
+        change["actual"] = [old_actual, outcome.actual]
+    else:
+        change["outcome"] = [old_outcome, outcome.outcome]
     audit.record(db, actor, "outcome.change", subject, {**change, "key_id": key_id})
     return "updated"
+
+
+def _model_kinds(db: Database, models: set[str]) -> dict[str, str]:
+    """``classification`` or ``regression`` per model, as its logged predictions say."""
+    sql = "SELECT model, max(kind) FROM predictions WHERE model IN ({}) GROUP BY model"
+    return {model: kind for model, kind in _lookup(db, sql, models)}
+
+
+def _kind_mismatch(outcome: _Outcome, model: str, kind: str) -> Rejection | None:
+    if kind == "regression" and outcome.actual is None:
+        return Rejection(outcome.index, "outcome", f"{model!r} is a regression: give actual, "
+                                                   "the amount observed")  # fmt: skip
+    if kind != "regression" and outcome.actual is not None:
+        return Rejection(outcome.index, "actual", f"{model!r} is a classifier: give outcome "
+                                                  "0 or 1")  # fmt: skip
+    return None
 
 
 def _served_models(db: Database, request_ids: set[str | None]) -> dict[str, str]:

@@ -440,6 +440,36 @@ ALTER TABLE predictions ADD COLUMN kind TEXT NOT NULL DEFAULT 'classification'
 ALTER TABLE predictions ADD COLUMN prediction REAL;
 """
 
+# A regression's outcome is the actual amount: ``outcome`` (0/1) or ``actual`` (a number),
+# exactly one of them. SQLite cannot change a column's constraints in place: the table is
+# rebuilt with every row kept.
+_ACTUALS = """
+CREATE TABLE outcomes_v10 (
+    id              INTEGER PRIMARY KEY,
+    request_id      TEXT,
+    application_id  TEXT,
+    model           TEXT,
+    outcome         INTEGER CHECK (outcome IN (0, 1)),
+    actual          REAL,
+    observed_at     TEXT NOT NULL,
+    recorded_at     TEXT NOT NULL,
+    updated_at      TEXT,
+    key_id          TEXT,
+    CHECK ((outcome IS NULL) != (actual IS NULL)),
+    CHECK ((request_id IS NULL) != (application_id IS NULL)),
+    CHECK (application_id IS NULL OR model IS NOT NULL)
+);
+INSERT INTO outcomes_v10 (id, request_id, application_id, model, outcome, observed_at,
+                          recorded_at, updated_at, key_id)
+SELECT id, request_id, application_id, model, outcome, observed_at, recorded_at, updated_at,
+       key_id FROM outcomes;
+DROP TABLE outcomes;
+ALTER TABLE outcomes_v10 RENAME TO outcomes;
+CREATE UNIQUE INDEX outcomes_by_request ON outcomes (request_id) WHERE request_id IS NOT NULL;
+CREATE UNIQUE INDEX outcomes_by_application ON outcomes (application_id, model)
+    WHERE application_id IS NOT NULL;
+"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "foundation", _FOUNDATION),
     Migration(2, "registry", _REGISTRY),
@@ -450,4 +480,5 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(7, "publish", _PUBLISH),
     Migration(8, "regression", _REGRESSION),
     Migration(9, "segmentation", _SEGMENTATION),
+    Migration(10, "actuals", _ACTUALS),
 )
