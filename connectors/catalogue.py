@@ -34,11 +34,12 @@ SELECT p.id AS prediction_id, p.request_id, p.at AS scored_at, substr(p.at, 1, 1
             AS TEXT) AS branch,
        CAST(coalesce(json_extract(p.input, '$.region'), json_extract(p.input, '$.customer.region'))
             AS TEXT) AS region,
-       p.probability, p.score, p.decision,
+       p.kind, p.probability, p.score, p.decision, p.prediction,
        {", ".join(_reason(n, "code") for n in range(1, 5))},
        {", ".join(_reason(n, "text") for n in range(1, 5))},
        p.latency_ms,
        coalesce(r.outcome, a.outcome) AS outcome,
+       coalesce(r.actual, a.actual) AS actual,
        coalesce(r.observed_at, a.observed_at) AS outcome_observed_at
 FROM predictions p
 LEFT JOIN outcomes r ON r.request_id = p.request_id
@@ -48,12 +49,12 @@ LEFT JOIN outcomes a ON a.application_id = p.application_id AND a.model = p.mode
 # one row per scored request and role that has a known outcome; an outcome reported by
 # request id wins over one reported by application id for the same prediction
 _OUTCOMES_SQL = """
-SELECT p.id AS prediction_id, p.request_id, p.model, p.version, o.outcome,
+SELECT p.id AS prediction_id, p.request_id, p.model, p.version, o.outcome, o.actual,
        o.observed_at, coalesce(o.updated_at, o.recorded_at) AS recorded_at
 FROM outcomes o JOIN predictions p ON p.request_id = o.request_id
 WHERE o.request_id IS NOT NULL
 UNION ALL
-SELECT p.id, p.request_id, p.model, p.version, o.outcome, o.observed_at,
+SELECT p.id, p.request_id, p.model, p.version, o.outcome, o.actual, o.observed_at,
        coalesce(o.updated_at, o.recorded_at)
 FROM outcomes o JOIN predictions p ON p.application_id = o.application_id AND p.model = o.model
 WHERE o.application_id IS NOT NULL
@@ -130,14 +131,19 @@ _SCORE_COLUMNS = (
     _c("application_id", "text", "The bank's application id, where the request had one"),
     _c("branch", "text", "The request's branch (input field branch or branch_id)"),
     _c("region", "text", "The request's region (input field region or customer.region)"),
+    _c("kind", "text", "classification (a probability and a decision) or regression (an"
+       " amount)", False),
     _c("probability", "double", "The model's probability of the flagged event (default, fraud)"),
     _c("score", "double", "Points score (higher is better), where the use case has one"),
-    _c("decision", "text", "The decision returned, e.g. approve or decline", False),
+    _c("decision", "text", "The decision returned, e.g. approve or decline; predicted for a"
+       " regression", False),
+    _c("prediction", "double", "A regression's predicted amount (e.g. the premium to offer)"),
     *(_c(f"reason_{n}", "text", f"Reason code {n} (most important first)") for n in range(1, 5)),
     *(_c(f"reason_{n}_text", "text", f"Reason {n} in words") for n in range(1, 5)),
     _c("latency_ms", "double", "Time spent answering, in milliseconds", False),
     _c("outcome", "bigint", "What happened later: 1 the flagged event (bad), 0 not; empty"
        " until reported"),
+    _c("actual", "double", "A regression's actual amount, once reported"),
     _c("outcome_observed_at", "date", "When the outcome was observed; empty until reported"),
 )
 
@@ -167,7 +173,8 @@ TABLES: tuple[PublishedTable, ...] = (
         checks=("prediction_id", "probability", "score"),
         overlay=Overlay(
             "outcomes", "prediction_id",
-            (("outcome", "outcome"), ("outcome_observed_at", "observed_at")),
+            (("outcome", "outcome"), ("actual", "actual"),
+             ("outcome_observed_at", "observed_at")),
         ),
         measures=(
             ("average_probability", "average", "${TABLE}.probability"),
@@ -187,7 +194,9 @@ TABLES: tuple[PublishedTable, ...] = (
             _c("request_id", "text", "The scored request", False),
             _c("model", "text", "The model that answered", False),
             _c("version", "bigint", "The model version that answered", False),
-            _c("outcome", "bigint", "1 the flagged event happened (bad), 0 it did not", False),
+            _c("outcome", "bigint", "1 the flagged event happened (bad), 0 it did not; empty"
+               " for a regression"),
+            _c("actual", "double", "A regression's actual amount; empty for a classifier"),
             _c("observed_at", "date", "When the outcome was observed", False),
             _c("recorded_at", "timestamp", "When the appliance last recorded it (UTC)", False),
         ),
@@ -221,6 +230,26 @@ TABLES: tuple[PublishedTable, ...] = (
         primary_key=("model", "version"),
         checks=("version", "headline_value"),
         measures=(("average_headline_value", "average", "${TABLE}.headline_value"),),
+    ),
+    PublishedTable(
+        name="customer_segments",
+        subject="models",
+        doc="Each customer's segment under the production segmentation of each use case that"
+        " declares one (k-means; see docs/segmentation.md).",
+        columns=(
+            _c("usecase", "text", "The use case whose [segmentation] made the segments", False),
+            _c("version", "bigint", "The production segmentation version", False),
+            _c("entity_id", "text", "The customer", False),
+            _c("segment", "bigint", "The customer's segment (0 = the largest at training)",
+               False),
+            _c("assigned_at", "timestamp", "When the segment was assigned (UTC)", False),
+        ),
+        sql="SELECT usecase, version, entity_id, segment, assigned_at"
+        " FROM production_customer_segments",
+        requires=("segmentations", "segmentation_production", "customer_segments"),
+        primary_key=("usecase", "entity_id"),
+        checks=("version", "segment"),
+        measures=(("customers", "count_distinct", "${TABLE}.entity_id"),),
     ),
     PublishedTable(
         name="model_metrics",

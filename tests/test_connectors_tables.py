@@ -161,7 +161,7 @@ def test_lookml_project_is_consistent() -> None:
 
 def test_the_lookml_command_writes_the_project(run_cli: Callable[..., object], home) -> None:  # type: ignore[no-untyped-def]
     out = run_cli("lookml", "--connection", "pg")
-    assert out.exit_code == 0 and "wrote 12 LookML files" in out.stdout  # type: ignore[attr-defined]
+    assert out.exit_code == 0 and "wrote 13 LookML files" in out.stdout  # type: ignore[attr-defined]
     folder = home.dir("publish") / "lookml"
     assert (folder / "appliance.model.lkml").read_text().count('connection: "pg"') == 1
     assert len(list((folder / "views").glob("*.view.lkml"))) == len(TABLES)

@@ -292,3 +292,39 @@ def test_monitoring_a_regression_measures_feature_drift_and_realised_errors(
     assert figures["mae"].value == pytest.approx(np.mean(np.abs(errors)), rel=1e-4)
     assert figures["rmse"].level == "act"  # actuals far below what the model predicts
     db.close()
+
+
+@pytest.mark.slow
+def test_a_regressions_answers_and_actuals_are_published_with_their_kind(
+    premium: tuple[DataHome, Any],
+) -> None:
+    from appliance.lake import read_dataset
+    from appliance.serving.engine import Engine
+    from appliance.serving.outcomes import record_outcomes
+    from appliance.serving.predlog import PredictionLog
+    from appliance.serving.service import log_sink
+    from connectors.publisher import publish
+    from tests.test_connectors_publish import read_hyper
+
+    home = premium[0]
+    db = connect(home.db_path)
+    offers = read_dataset(home, db, "bank_insurance_conversion").slice(100, 10)
+    log = PredictionLog(home.db_path).start()
+    try:
+        engine = Engine(home, db, sink=log_sink(log))
+        engine.refresh()
+        answers = engine.score_clean(USECASE, offers.drop_columns(["converted"]), ())
+    finally:
+        log.close()
+    record_outcomes(db, [{"request_id": a["request_id"], "actual": 1000.0} for a in answers],
+                    key_id=None, actor="t")  # fmt: skip
+    publish(home, db, full=True)
+    db.close()
+    mine = ", ".join(f"'{a['request_id']}'" for a in answers)
+    rows = read_hyper(home.dir("publish") / "scores.hyper",
+                      'SELECT "kind", "prediction", "probability", "actual" FROM'
+                      f' "Extract"."scores" WHERE "request_id" IN ({mine})')  # fmt: skip
+    assert len(rows) == len(answers)
+    predicted = sorted(a["prediction"] for a in answers)
+    assert sorted(r[1] for r in rows) == pytest.approx(predicted)
+    assert all(r[0] == "regression" and r[2] is None and r[3] == 1000.0 for r in rows)

@@ -76,3 +76,21 @@ def test_a_tampered_segmentation_is_left_out_and_scoring_goes_on(
     assert all("probability" in a and "segment" not in a for a in answers)
     assert any("without segments" in r.getMessage() and str(Path(artifact.name)) in
                r.getMessage() for r in caplog.records)  # fmt: skip
+
+
+@pytest.mark.slow
+def test_every_customers_segment_is_published_to_bi(segmented: tuple[DataHome, Any]) -> None:
+    from connectors.publisher import publish
+    from tests.test_connectors_publish import read_hyper
+
+    home, outcome = segmented
+    db = connect(home.db_path)
+    publish(home, db, full=True)
+    stored = db.execute("SELECT count(*), sum(segment) FROM production_customer_segments"
+                        ).fetchone()  # fmt: skip
+    db.close()
+    extract = home.dir("publish") / "models.hyper"
+    published = read_hyper(extract, 'SELECT count(*), sum("segment"), min("version") FROM'
+                                    ' "Extract"."customer_segments"')  # fmt: skip
+    assert published == [[stored[0], stored[1], outcome.version.version]]
+    assert stored[0] == outcome.entities > 0
