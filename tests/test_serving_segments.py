@@ -94,3 +94,34 @@ def test_every_customers_segment_is_published_to_bi(segmented: tuple[DataHome, A
                                     ' "Extract"."customer_segments"')  # fmt: skip
     assert published == [[stored[0], stored[1], outcome.version.version]]
     assert stored[0] == outcome.entities > 0
+
+
+@pytest.mark.slow
+def test_segment_shares_are_monitored_for_drift(segmented: tuple[DataHome, Any]) -> None:
+    import numpy as np
+
+    from appliance.monitoring import measure_drift
+    from appliance.monitoring.config import MonitoringConfig
+    from appliance.monitoring.run import SEGMENT
+    from appliance.serving.predlog import PredictionLog
+    from appliance.serving.service import log_sink
+
+    home, outcome = segmented
+    db = connect(home.db_path)
+    log = PredictionLog(home.db_path).start()
+    try:
+        engine = Engine(home, db, sink=log_sink(log))
+        engine.refresh()
+        answers = engine.score_clean(USECASE, _offers(home, db, 120), ())
+    finally:
+        log.close()
+    run = measure_drift(home, db, locate_spec(home, USECASE), MonitoringConfig(min_rows=20))
+    rows = [f for w in run.drift for f in w.features if f.feature == SEGMENT]
+    stored = db.execute("SELECT count(*) FROM drift_results WHERE feature = ?",
+                        [SEGMENT]).fetchone()  # fmt: skip
+    db.close()
+    assert len(rows) == 1 and stored[0] >= 1
+    psi = rows[0].metric("psi")
+    assert psi is not None and psi.level in ("stable", "watch", "act")
+    shares = np.bincount([a["segment"] for a in answers], minlength=outcome.artifact.k)
+    assert psi.detail["window_shares"] == pytest.approx(list(shares / shares.sum()))

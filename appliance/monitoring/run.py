@@ -11,9 +11,9 @@ simply skipped.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -28,7 +28,13 @@ from appliance.monitoring.alerts import (
 )
 from appliance.monitoring.config import MonitoringConfig
 from appliance.monitoring.delivery import deliver_pending
-from appliance.monitoring.drift import SCORE, FeatureDrift, categorical_drift, numeric_drift
+from appliance.monitoring.drift import (
+    SCORE,
+    FeatureDrift,
+    MetricValue,
+    categorical_drift,
+    numeric_drift,
+)
 from appliance.monitoring.errors import NoPredictions
 from appliance.monitoring.fairness import GroupRow, group_fairness
 from appliance.monitoring.performance import PerformanceFigure, performance_figures
@@ -152,11 +158,15 @@ def measure_drift(
     cache = VersionCache(home, db)
     sources = LakeSources(home, db) if skew else None
     breaches: list[Breach] = []
+    segments = _production_segments(home, db, spec.name, run)
     for window in pick_windows(db, model, kind, config.windows, at):
         for version, logged in sorted(load_window(db, model, window).items()):
             watched = cache.get(model, version)
             result = _drift_of(watched, logged, config, sources)
             now = _now()
+            moved = _segment_shift(segments, logged, config, run)
+            if moved is not None:
+                result = replace(result, features=(*result.features, moved))
             measured = (*result.features, *([result.score] if result.score else []))
             store.save_drift(db, model, version, window, "drift", measured, now)
             if result.skew:
@@ -169,6 +179,57 @@ def measure_drift(
                      f"{len(acts)} at act level" + (f" ({', '.join(acts)})" if acts else ""))
     _finish(db, run, breaches, config, progress)
     return run
+
+
+SEGMENT = "(segment)"
+"""The drift row of the customers' segment shares (a use case with a segmentation)."""
+
+
+def _production_segments(home: DataHome, db: Database, usecase: str, run: MonitorRun) -> Any:
+    """The use case's production segmentation artifact, or None (none, or unreadable:
+    said in the run's notes, drift of the features goes on)."""
+    from appliance.errors import ApplianceError
+    from appliance.segmentation.records import get_segmentation, load_artifact, production_version
+
+    if "segmentation_production" not in db.table_names():
+        return None
+    version = production_version(db, usecase)
+    if version is None:
+        return None
+    try:
+        return load_artifact(home, get_segmentation(db, usecase, version))
+    except ApplianceError as exc:
+        run.notes.append(f"segment drift not measured: {exc}")
+        return None
+
+
+def _segment_shift(
+    artifact: Any, logged: Logged, config: MonitoringConfig, run: MonitorRun
+) -> FeatureDrift | None:
+    """PSI of this window's segment shares (customers assigned from their logged
+    features) against the shares at training, judged with the PSI bands."""
+    from appliance.errors import ApplianceError
+    from appliance.segmentation.artifact import assign
+    from appliance.segmentation.drift import segment_drift
+
+    if artifact is None or logged.rows == 0:
+        return None
+    try:
+        labels = assign(artifact, {name: np.asarray(values, dtype=np.float64) for name, values
+                                   in logged.features.items() if name in artifact.names})
+    except (ApplianceError, TypeError, ValueError) as exc:  # fmt: skip
+        note = f"segment drift not measured: {exc}"
+        if note not in run.notes:
+            run.notes.append(note)
+        return None
+    shift = segment_drift(artifact.sizes, labels)
+    judged = shift.rows >= config.min_rows
+    band = config.band("psi")
+    level = band.level(shift.psi) if band and judged else None
+    detail = {"training_shares": list(shift.training_shares),
+              "window_shares": list(shift.current_shares)}  # fmt: skip
+    return FeatureDrift(SEGMENT, "segment", shift.rows,
+                        (MetricValue("psi", shift.psi, level, detail),))  # fmt: skip
 
 
 def _drift_of(
