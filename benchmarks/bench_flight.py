@@ -73,6 +73,7 @@ def publish_table(home_root: Path, data: pa.Table, outcome_share: float) -> str:
         "prediction_id": known.column("prediction_id"), "request_id": known.column("request_id"),
         "model": known.column("model"), "version": known.column("version"),
         "outcome": pa.array([i % 2 for i in range(known.num_rows)], pa.int64()),
+        "actual": pa.nulls(known.num_rows, pa.float64()),
         "observed_at": known.column("scored_date"), "recorded_at": known.column("scored_at"),
     }).cast(outcomes.arrow_schema())  # fmt: skip
     for name, table in (("scores", data), ("outcomes", outcome_data)):
