@@ -4,6 +4,7 @@ part of `appliance up`)."""
 
 from __future__ import annotations
 
+import gc
 import logging
 import signal
 import threading
@@ -126,6 +127,10 @@ def build_service(
     engine = Engine(home, db, sink=log_sink(prediction_log), reference_only=reference_only)
     for change in engine.refresh():
         log.info("serving %s", change)
+    # what is loaded now (models, lake tables, feature indexes) lives as long as the
+    # service: out of the cyclic collector's sight, a full collection no longer walks it
+    gc.collect()
+    gc.freeze()
     keys = KeyCache(home.db_path)
     app = create_app(home, engine=engine, prediction_log=prediction_log,
                      metrics=ServiceMetrics(), keys=keys, options=options)  # fmt: skip
