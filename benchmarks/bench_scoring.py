@@ -209,7 +209,9 @@ def agree(
     """The largest difference between any implementation and XGBoost, singles and batches
     (relative to the amount, at least 1, for a regression, as the compile check measures)."""
     want = np.asarray(impls["xgboost"]["batch"](rows.astype(np.float32), 1), dtype=np.float64)
-    floor = max(1.0, float(np.median(np.abs(want))))  # the amounts' size, as the compile check
+    # floor: the amounts' typical size (the compile check uses the model's base score,
+    # the mean amount, which it does not have here)
+    floor = max(1.0, float(np.median(np.abs(want))))
     scale = np.maximum(floor, np.abs(want)) if relative else np.ones_like(want)
     worst = 0.0
     for impl in impls.values():

@@ -37,6 +37,7 @@ __all__ = [
     "free_port",
     "predictions",
     "register_copy",
+    "score_logged",
     "trained_home",
     "until",
 ]
@@ -130,6 +131,15 @@ class Server:
         if self.process.poll() is None:
             self.process.kill()
         self.process.wait(timeout=30)
+
+
+def score_logged(home: DataHome, db: Any, model: str, table: Any) -> list[dict[str, Any]]:
+    """Score lake-typed rows with ``model``'s production version through the engine, as
+    the service does; every answer is in the prediction log when this returns."""
+    from appliance.serving.service import logged_engine
+
+    with logged_engine(home, db) as engine:
+        return engine.score_clean(model, table, ())
 
 
 def predictions(home: DataHome) -> list[dict[str, Any]]:

@@ -26,7 +26,7 @@ from appliance.training.baseline import RidgeBaseline
 from appliance.usecase.checks import check_training_window
 from appliance.usecase.parse import parse_spec
 from tests.lake_fixtures import build_demo_lake
-from tests.serving_fixtures import Running, predictions
+from tests.serving_fixtures import Running, predictions, score_logged
 
 USECASE = "insurance_premium"
 SPEC = {
@@ -250,21 +250,12 @@ def test_monitoring_a_regression_measures_feature_drift_and_realised_errors(
     from appliance.lake import read_dataset
     from appliance.monitoring import measure_drift, measure_performance
     from appliance.monitoring.config import MonitoringConfig
-    from appliance.serving.engine import Engine
-    from appliance.serving.predlog import PredictionLog
-    from appliance.serving.service import log_sink
     from appliance.usecase.locate import locate_spec
 
     home = premium[0]
     db = connect(home.db_path)
     offers = read_dataset(home, db, "bank_insurance_conversion").slice(0, 60)
-    log = PredictionLog(home.db_path).start()
-    try:
-        engine = Engine(home, db, sink=log_sink(log))
-        engine.refresh()
-        answers = engine.score_clean(USECASE, offers.drop_columns(["converted"]), ())
-    finally:
-        log.close()
+    answers = score_logged(home, db, USECASE, offers.drop_columns(["converted"]))
     assert all(a["kind"] == "regression" for a in answers)
     spec = locate_spec(home, USECASE)
     config = MonitoringConfig(min_rows=20)
@@ -299,23 +290,14 @@ def test_a_regressions_answers_and_actuals_are_published_with_their_kind(
     premium: tuple[DataHome, Any],
 ) -> None:
     from appliance.lake import read_dataset
-    from appliance.serving.engine import Engine
     from appliance.serving.outcomes import record_outcomes
-    from appliance.serving.predlog import PredictionLog
-    from appliance.serving.service import log_sink
     from connectors.publisher import publish
     from tests.test_connectors_publish import read_hyper
 
     home = premium[0]
     db = connect(home.db_path)
     offers = read_dataset(home, db, "bank_insurance_conversion").slice(100, 10)
-    log = PredictionLog(home.db_path).start()
-    try:
-        engine = Engine(home, db, sink=log_sink(log))
-        engine.refresh()
-        answers = engine.score_clean(USECASE, offers.drop_columns(["converted"]), ())
-    finally:
-        log.close()
+    answers = score_logged(home, db, USECASE, offers.drop_columns(["converted"]))
     record_outcomes(db, [{"request_id": a["request_id"], "actual": 1000.0} for a in answers],
                     key_id=None, actor="t")  # fmt: skip
     publish(home, db, full=True)

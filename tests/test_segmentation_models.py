@@ -50,8 +50,6 @@ def _train_and_promote(home: DataHome, db: Any, spec: UseCaseSpec) -> int:
 def test_each_segment_shows_the_production_models_mean_propensity_and_premium(
     tmp_path: Path,
 ) -> None:
-    if not PREMIUM.exists():
-        pytest.skip("the insurance_premium regression use case is not shipped")
     home = build_bank_lake(tmp_path / "home")
     db = connect(home.db_path)
     base = locate_spec(home, "insurance_propensity")

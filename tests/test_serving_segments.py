@@ -103,18 +103,11 @@ def test_segment_shares_are_monitored_for_drift(segmented: tuple[DataHome, Any])
     from appliance.monitoring import measure_drift
     from appliance.monitoring.config import MonitoringConfig
     from appliance.monitoring.run import SEGMENT
-    from appliance.serving.predlog import PredictionLog
-    from appliance.serving.service import log_sink
+    from tests.serving_fixtures import score_logged
 
     home, outcome = segmented
     db = connect(home.db_path)
-    log = PredictionLog(home.db_path).start()
-    try:
-        engine = Engine(home, db, sink=log_sink(log))
-        engine.refresh()
-        answers = engine.score_clean(USECASE, _offers(home, db, 120), ())
-    finally:
-        log.close()
+    answers = score_logged(home, db, USECASE, _offers(home, db, 120))
     run = measure_drift(home, db, locate_spec(home, USECASE), MonitoringConfig(min_rows=20))
     rows = [f for w in run.drift for f in w.features if f.feature == SEGMENT]
     stored = db.execute("SELECT count(*) FROM drift_results WHERE feature = ?",

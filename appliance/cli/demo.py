@@ -156,9 +156,7 @@ def _leads(app: AppContext, db: Database) -> str:
 
     from appliance.demo.leads import top_leads
     from appliance.lake import read_dataset
-    from appliance.serving.engine import Engine
-    from appliance.serving.predlog import PredictionLog
-    from appliance.serving.service import log_sink
+    from appliance.serving.service import logged_engine
     from appliance.usecase import locate_spec
 
     spec = locate_spec(app.home, "insurance_propensity")
@@ -167,14 +165,9 @@ def _leads(app: AppContext, db: Database) -> str:
     month = pc.strftime(pc.max(dates), format="%Y-%m").as_py()
     latest = offers.filter(pc.equal(pc.strftime(dates, format="%Y-%m"), month))
     latest = latest.drop_columns(["converted", "annual_premium"])
-    prediction_log = PredictionLog(app.home.db_path).start()
-    try:
-        engine = Engine(app.home, db, sink=log_sink(prediction_log))
-        engine.refresh()
+    with logged_engine(app.home, db) as engine:
         leads = top_leads(engine, db, latest, propensity="insurance_propensity",
                           premium="insurance_premium", segments=SEGMENTED)  # fmt: skip
-    finally:
-        prediction_log.close()
     out = app.home.dir("publish") / "leads" / "insurance_leads.csv"
     out.parent.mkdir(parents=True, exist_ok=True)
     pcsv.write_csv(leads, out)
@@ -198,10 +191,8 @@ def _score_and_observe(app: AppContext, db: Database) -> str:
 
     from appliance.lake import read_dataset
     from appliance.serving.batch import score_file
-    from appliance.serving.engine import Engine
     from appliance.serving.outcomes import record_outcomes
-    from appliance.serving.predlog import PredictionLog
-    from appliance.serving.service import log_sink
+    from appliance.serving.service import logged_engine
     from appliance.usecase import locate_spec
 
     spec = locate_spec(app.home, "credit_default")
@@ -212,14 +203,9 @@ def _score_and_observe(app: AppContext, db: Database) -> str:
     folder.mkdir(parents=True, exist_ok=True)
     source = folder / "credit_applications_after_training.parquet"
     pq.write_table(later.drop_columns([spec.population.target]), source)
-    prediction_log = PredictionLog(app.home.db_path).start()
-    try:
-        engine = Engine(app.home, db, sink=log_sink(prediction_log))
-        engine.refresh()
-        output = folder / "credit_default_decisions.parquet"
+    output = folder / "credit_default_decisions.parquet"
+    with logged_engine(app.home, db) as engine:
         report = score_file(engine, spec.model_name, source, output, key_id="demo")
-    finally:
-        prediction_log.close()
     outcomes = [{"application_id": a, "model": spec.model_name, "outcome": int(y)}
                 for a, y in zip(later.column(spec.population.id).to_pylist(),
                                 later.column(spec.population.target).to_pylist(), strict=True)

@@ -25,17 +25,12 @@ def command(app: AppContext, usecase: str, source: Path, output: Path) -> None:
     """Score every record of a file with USECASE's production model: probability, score,
     decision and reasons per row, or the field and problem that kept a row from scoring."""
     from appliance.serving.batch import score_file
-    from appliance.serving.engine import Engine
-    from appliance.serving.predlog import PredictionLog
-    from appliance.serving.service import log_sink
+    from appliance.serving.service import logged_engine
     from appliance.usecase.locate import locate_spec
 
     spec = locate_spec(app.home, usecase)
     db = app.store()
-    prediction_log = PredictionLog(app.home.db_path).start()
-    try:
-        engine = Engine(app.home, db, sink=log_sink(prediction_log))
-        engine.refresh()
+    with logged_engine(app.home, db) as engine:
         size = source.stat().st_size
         stderr = sys.stderr
         bar: Any = click.progressbar(length=max(size, 1), label=f"scoring {source.name}",
@@ -49,8 +44,6 @@ def command(app: AppContext, usecase: str, source: Path, output: Path) -> None:
 
             report = score_file(engine, spec.model_name, source, output,
                                 key_id=f"cli:{app.settings.actor}", progress=advance)  # fmt: skip
-    finally:
-        prediction_log.close()
     click.echo(f"{report.scored:,} of {report.rows:,} rows scored with {spec.model_name} "
                f"v{report.version}; {report.rejected:,} rejected (see the error column)")
     click.echo(f"  decisions: {report.output}")

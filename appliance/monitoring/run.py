@@ -191,8 +191,6 @@ def _production_segments(home: DataHome, db: Database, usecase: str, run: Monito
     from appliance.errors import ApplianceError
     from appliance.segmentation.records import get_segmentation, load_artifact, production_version
 
-    if "segmentation_production" not in db.table_names():
-        return None
     version = production_version(db, usecase)
     if version is None:
         return None

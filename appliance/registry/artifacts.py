@@ -17,7 +17,7 @@ from appliance.registry.records import BOOSTER_FORMATS, ModelVersion
 if TYPE_CHECKING:
     import xgboost
 
-__all__ = ["booster_bytes", "card_file", "load_booster"]
+__all__ = ["booster_bytes", "card_file", "load_booster", "verified_bytes"]
 
 
 def booster_bytes(home: DataHome, mv: ModelVersion) -> bytes:
@@ -29,21 +29,26 @@ def booster_bytes(home: DataHome, mv: ModelVersion) -> bytes:
             f"{mv.subject}: booster {mv.booster_path} is not a .ubj or .json XGBoost model; "
             "only those formats are ever loaded"
         )
+    return verified_bytes(path, mv.booster_sha256, f"{mv.subject}: booster")
+
+
+def verified_bytes(path: Path, sha256: str, what: str) -> bytes:
+    """The file's bytes, read once and checked against the SHA-256 registered for it;
+    ``what`` names it in errors ("credit_default/3: booster")."""
     try:
         data = path.read_bytes()
     except FileNotFoundError as exc:
         raise NotFound(
-            f"{mv.subject}: booster {path} is missing; restore the data home from a backup"
+            f"{what} {path} is missing; restore the data home from a backup or retrain"
         ) from exc
     except OSError as exc:
-        raise ApplianceError(f"{mv.subject}: cannot read booster {path}: {exc}") from exc
+        raise ApplianceError(f"{what} {path} cannot be read: {exc}") from exc
     digest = hashlib.sha256(data).hexdigest()
-    if digest != mv.booster_sha256:
+    if digest != sha256:
         raise ArtifactTampered(
-            f"{mv.subject}: booster {path} has SHA-256 {digest[:12]}…, but "
-            f"{mv.booster_sha256[:12]}… was registered; it was changed after registration "
-            "and will not be loaded. "
-            "Restore it from a backup or retrain"
+            f"{what} {path} has SHA-256 {digest[:12]}…, but {sha256[:12]}… was registered; "
+            "it was changed after registration and will not be loaded. Restore it from a "
+            "backup or retrain"
         )
     return data
 

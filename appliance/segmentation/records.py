@@ -9,7 +9,6 @@ through ``load_artifact``, which checks the SHA-256 taken at registration.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -19,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from appliance import audit
-from appliance.errors import ApplianceError, ArtifactTampered, NotFound, PromotionRefused
+from appliance.errors import ApplianceError, NotFound, PromotionRefused
 from appliance.home import DataHome
 from appliance.lake import file_sha256
 from appliance.registry import _staging
@@ -255,21 +254,10 @@ def promote_segmentation(
 
 def load_artifact(home: DataHome, sv: SegmentationVersion) -> SegmentationArtifact:
     """The version's artifact, from bytes checked against the registered SHA-256."""
+    from appliance.registry.artifacts import verified_bytes
+
     path = home.inside(sv.artifact_path)
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError as exc:
-        raise NotFound(f"{sv.subject}: artifact {path} is missing; restore the data home "
-                       "from a backup or retrain") from exc  # fmt: skip
-    except OSError as exc:
-        raise ApplianceError(f"{sv.subject}: cannot read artifact {path}: {exc}") from exc
-    digest = hashlib.sha256(data).hexdigest()
-    if digest != sv.artifact_sha256:
-        raise ArtifactTampered(
-            f"{sv.subject}: artifact {path} has SHA-256 {digest[:12]}…, but "
-            f"{sv.artifact_sha256[:12]}… was registered; it was changed after registration "
-            "and will not be loaded. Restore it from a backup or retrain"
-        )
+    data = verified_bytes(path, sv.artifact_sha256, f"{sv.subject}: artifact")
     return SegmentationArtifact.from_json(data, where=str(path))
 
 

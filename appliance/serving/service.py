@@ -9,7 +9,8 @@ import logging
 import signal
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,7 @@ from appliance.home import DataHome
 from appliance.serving.app import ServiceOptions, create_app
 from appliance.serving.engine import Engine
 
-__all__ = ["RestService", "build_service", "log_sink"]
+__all__ = ["RestService", "build_service", "log_sink", "logged_engine"]
 
 log = logging.getLogger("appliance.serving")
 
@@ -39,6 +40,22 @@ def log_sink(prediction_log: Any) -> Any:
         ))  # fmt: skip
 
     return sink
+
+
+@contextmanager
+def logged_engine(home: DataHome, db: Any) -> Iterator[Engine]:
+    """An engine serving every production model whose answers go to the prediction log,
+    for scoring outside the REST service (batch files, the demo); the log is flushed
+    when the block ends."""
+    from appliance.serving.predlog import PredictionLog
+
+    prediction_log = PredictionLog(home.db_path).start()
+    try:
+        engine = Engine(home, db, sink=log_sink(prediction_log))
+        engine.refresh()
+        yield engine
+    finally:
+        prediction_log.close()
 
 
 @dataclass

@@ -40,11 +40,7 @@ class LogisticBaseline:
         tol: float = 1e-8,
     ) -> LogisticBaseline:
         """``types`` is ``q``/``c`` per column; ``n_levels`` the number of codes of each."""
-        design = _one_hot(x, types, n_levels)
-        mean = design.mean(axis=0)
-        scale = design.std(axis=0)
-        scale[scale == 0] = 1.0
-        z = (design - mean) / scale
+        z, mean, scale = _standardised(_one_hot(x, types, n_levels))
         w = np.zeros(z.shape[1] + 1)
         a = np.hstack([np.ones((z.shape[0], 1)), z])
         penalty = np.full(w.size, l2)
@@ -62,6 +58,15 @@ class LogisticBaseline:
     def predict(self, x: np.ndarray) -> np.ndarray:
         z = (_one_hot(x, self.types, self.n_levels) - self.mean) / self.scale
         return np.asarray(_sigmoid(z @ self.coef + self.intercept))
+
+
+def _standardised(design: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The design with every column at mean 0 and standard deviation 1 (constant
+    columns left unscaled), and the means and scales that did it."""
+    mean = design.mean(axis=0)
+    scale = design.std(axis=0)
+    scale[scale == 0] = 1.0
+    return (design - mean) / scale, mean, scale
 
 
 def _one_hot(x: np.ndarray, types: Sequence[str], n_levels: Sequence[int]) -> np.ndarray:
@@ -96,11 +101,7 @@ class RidgeBaseline:
         cls, x: np.ndarray, y: np.ndarray, types: Sequence[str], n_levels: Sequence[int],
         *, l2: float = 1.0,
     ) -> RidgeBaseline:  # fmt: skip
-        design = _one_hot(x, types, n_levels)
-        mean = design.mean(axis=0)
-        scale = design.std(axis=0)
-        scale[scale == 0] = 1.0
-        z = (design - mean) / scale
+        z, mean, scale = _standardised(_one_hot(x, types, n_levels))
         intercept = float(y.mean())  # centred design: the intercept is the mean, unshrunk
         gram = z.T @ z + l2 * np.eye(z.shape[1])
         coef = np.linalg.solve(gram, z.T @ (y - intercept)) if z.shape[1] else np.empty(0)
