@@ -13,7 +13,6 @@ TL2cgen's ``predict`` (see that file).
 from __future__ import annotations
 
 import json
-import re
 import subprocess
 import time
 from collections.abc import Callable, Sequence
@@ -24,7 +23,8 @@ from typing import Any
 
 import numpy as np
 
-from compiled_models.toolchain import CFLAGS, Compiler
+from compiled_models.rewrite import branchless_quantize, exact_quantize_table
+from compiled_models.toolchain import CFLAGS, Compiler, python_flags
 
 __all__ = ["DEFAULT_VARIANTS", "BuildFailed", "Variant", "build_variant", "load_treelite"]
 
@@ -114,15 +114,15 @@ def build_variant(
     )
     header = json.loads(model.dump_as_json())
     if variant.quantize:
-        for source in sorted(src.glob("*.c")):
-            _exact_quantize_table(source, header)
+        _rewrite_quantize(src, header, progress)
     defines = [
         f"-DAPPLIANCE_NUM_FEATURE={int(header['num_feature'])}",
         f"-DAPPLIANCE_LEAF_T={_c_type(header['leaf_output_type'])}",
     ]
     sources = sorted(src.glob("*.c"))
     flags = [*CFLAGS, variant.opt, *defines]
-    objects = _compile_all(compiler, sources, flags, jobs, started + timeout_s, progress)
+    objects = _compile_all(compiler, sources, flags, jobs, started + timeout_s, progress,
+                           shim_flags=python_flags())  # fmt: skip
     library = src / f"model-{variant.name}.so"
     _run([compiler.path, "-shared", "-o", str(library), *map(str, objects), "-lm"],
          started + timeout_s, "linking")  # fmt: skip
@@ -139,37 +139,18 @@ def write_annotation(model: Any, rows: np.ndarray, path: Path, *, jobs: int = 2)
     return path
 
 
-_TABLE = re.compile(r"(static const (float|double) threshold\[\] = \{)([^}]*)(\};)")
-
-
-def _exact_quantize_table(path: Path, model: dict[str, Any]) -> None:
-    """Rewrite TL2cgen's quantisation table with exact thresholds.
-
-    TL2cgen 1.0 prints the table with 8 significant digits, which does not round-trip a
-    float32 (9 are needed): a threshold can come back one ULP off, and a value equal to
-    the threshold then takes the wrong branch (found by the parity probes at split
-    thresholds). Each printed value is replaced by the model's own threshold nearest to
-    it, written as an exact hexadecimal float literal; the table's order and length stay.
-    """
-    text = path.read_text()
-    found = _TABLE.search(text)
-    if found is None:  # not in this file (or no numerical split at all)
-        return
-    exact = np.unique(np.array(
-        [node["threshold"] for tree in model["trees"] for node in tree["nodes"]
-         if node.get("node_type") == "numerical_test_node"], dtype=np.float64,
-    ))  # fmt: skip
-    printed = [v for v in found.group(3).replace("\n", " ").split(",") if v.strip()]
-    literals = []
-    for value in printed:
-        approx = float(value.strip().rstrip("f"))
-        nearest = exact[np.argmin(np.abs(exact - approx))] if exact.size else approx
-        if abs(nearest - approx) > max(1e-6 * abs(approx), 1e-30):
-            raise BuildFailed(f"{path.name}: threshold {value.strip()} matches no split")
-        literal = float(np.float32(nearest)).hex() if found.group(2) == "float" else nearest.hex()
-        literals.append(literal + ("f" if found.group(2) == "float" else ""))
-    body = "\n  " + ",\n  ".join(literals) + ",\n"
-    path.write_text(text[: found.start(3)] + body + text[found.end(3):])
+def _rewrite_quantize(src: Path, header: dict[str, Any], progress: Progress) -> None:
+    """Exact thresholds in every table, and the branchless search (``compiled_models.rewrite``)."""
+    for source in sorted(src.glob("*.c")):
+        try:
+            text = exact_quantize_table(source.read_text(), header)
+        except ValueError as exc:
+            raise BuildFailed(f"{source.name}: {exc}") from exc
+        if source.name == "quantize.c":
+            text, replaced = branchless_quantize(text)
+            if not replaced:
+                progress("quantize() is not the TL2cgen 1.0 search; kept as generated")
+        source.write_text(text)
 
 
 def _units(num_tree: int, jobs: int) -> int:
@@ -191,8 +172,13 @@ def _compile_all(
     jobs: int,
     deadline: float,
     progress: Progress,
+    *,
+    shim_flags: Sequence[str] = (),
 ) -> list[Path]:
-    """Compile each source to an object file, ``jobs`` compilers at a time."""
+    """Compile each source to an object file, ``jobs`` compilers at a time.
+
+    ``shim_flags`` go to the appliance's own shim only (the Python headers stay out of
+    TL2cgen's translation units)."""
     pending = list(sources)
     running: list[tuple[subprocess.Popen[str], Path]] = []
     objects: list[Path] = []
@@ -200,7 +186,8 @@ def _compile_all(
         while pending and len(running) < max(1, jobs):
             source = pending.pop(0)
             obj = source.with_suffix(".o")
-            cmd = [compiler.path, *flags, "-c", str(source), "-o", str(obj)]
+            extra = shim_flags if source.name == "appliance_shim.c" else ()
+            cmd = [compiler.path, *flags, *extra, "-c", str(source), "-o", str(obj)]
             proc = subprocess.Popen(
                 cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
             )

@@ -27,7 +27,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from importlib import metadata
+from importlib import metadata, resources
 from pathlib import Path
 from typing import Any
 
@@ -84,8 +84,10 @@ def cache_key(
 ) -> str:
     """SHA-256 over everything that decides what the compile produces."""
     h = hashlib.sha256()
+    shim = resources.files("compiled_models").joinpath("shim.c").read_bytes()
     for part in (hashlib.sha256(model_json).hexdigest(), _versions_line(), compiler_identity,
-                 ",".join(v.name for v in variants), repr(tolerance)):  # fmt: skip
+                 hashlib.sha256(shim).hexdigest(), ",".join(v.name for v in variants),
+                 repr(tolerance)):  # fmt: skip
         h.update(part.encode() + b"\0")
     for array in rows:
         h.update(b"-" if array is None else np.ascontiguousarray(array, np.float64).tobytes())

@@ -11,11 +11,13 @@ import functools
 import os
 import shutil
 import subprocess
+import sys
+import sysconfig
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["CFLAGS", "Compiler", "CompilerMissing", "find_compiler"]
+__all__ = ["CFLAGS", "Compiler", "CompilerMissing", "find_compiler", "python_flags"]
 
 # No -march=native: a library built here may be carried to another box of the same
 # platform (the installer ships precompiled libraries), so it must not assume this CPU.
@@ -44,8 +46,9 @@ class Compiler:
         return "clang" if "clang" in name else "gcc" if "gcc" in name else self.path
 
     def identity(self) -> str:
-        """What goes into a library's cache key: compiler, version and base flags."""
-        return f"{self.path}|{self.version}|{' '.join(CFLAGS)}"
+        """What goes into a library's cache key: compiler, version, flags and Python ABI."""
+        abi = sysconfig.get_config_var("SOABI") if python_flags() else "no-python-entry"
+        return f"{self.path}|{self.version}|{' '.join((*CFLAGS, *python_flags()))}|{abi}"
 
 
 def find_compiler() -> Compiler:
@@ -93,3 +96,16 @@ def _probe(exe: str) -> str:
         [exe, "--version"], capture_output=True, text=True, timeout=30, check=False
     ).stdout.splitlines()
     return version[0].strip() if version else "unknown"
+
+
+def python_flags() -> tuple[str, ...]:
+    """Flags that build the library's Python-callable entry point, where the headers exist.
+
+    The entry point is tied to this interpreter's ABI (its SOABI is in the compiler's
+    identity, and so in the cache key); without the headers the library is built without
+    it and scores through ctypes.
+    """
+    include = sysconfig.get_paths().get("include", "")
+    if sys.implementation.name != "cpython" or not (Path(include) / "Python.h").is_file():
+        return ()
+    return ("-DAPPLIANCE_PYTHON", f"-I{include}")
