@@ -41,6 +41,11 @@ class ServingScorer:
     batch: Scorer
     reason: str = ""
 
+    def __post_init__(self) -> None:
+        # single rows call the chosen implementation itself, not through a method of
+        # this one: a Python frame is 0.2 us, an eighth of a 100-tree row
+        object.__setattr__(self, "predict_one", self.single.predict_one)
+
     @property
     def kind(self) -> str:
         return self.single.kind
@@ -50,7 +55,7 @@ class ServingScorer:
         return self.single.n_features
 
     def predict_one(self, row: np.ndarray, *, margin: bool = False) -> float:
-        return self.single.predict_one(row, margin=margin)
+        return self.single.predict_one(row, margin=margin)  # replaced per instance, above
 
     def predict(self, rows: np.ndarray, *, threads: int = 1, margin: bool = False) -> np.ndarray:
         return self.batch.predict(rows, threads=threads, margin=margin)

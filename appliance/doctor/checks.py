@@ -167,7 +167,9 @@ def _self_test(ctx: DoctorContext, model: str, version: int) -> CheckResult:
     checked = f"{len(rows)} test rows match XGBoost (max diff {diff:.1e}); reasons add up"
     if scorer.kind == "native":
         compiled = loaded.version.compile or {}
-        library = f"compiled ({compiled.get('variant')}, {compiled.get('latency_us')} us/row)"
+        entry = getattr(scorer.single, "entry", "ctypes")  # "python": a builtin per row
+        library = (f"compiled ({compiled.get('variant')}, {compiled.get('latency_us')} us/row, "
+                   f"rows through its {entry} entry point)")  # fmt: skip
         return CheckResult(name, "ok", f"{library}; {checked}")
     return CheckResult(name, "warn", f"serving through XGBoost: {scorer.reason}; {checked}")
 
