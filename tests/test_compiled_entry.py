@@ -83,9 +83,9 @@ def test_the_branchless_search_bins_every_threshold_and_its_neighbours_alike(
     _, raw, _ = model
     for feature, thresholds in Forest.from_json(raw).thresholds_by_feature().items():
         t = np.asarray(thresholds, np.float32)
-        values = np.concatenate([t, np.nextafter(t, np.float32(-np.inf)),
-                                 np.nextafter(t, np.float32(np.inf)),
-                                 np.float32([-np.inf, np.inf, 0.0, -0.0, 3e38, -3e38])])  # fmt: skip
+        edges = np.float32([-np.inf, np.inf, 0.0, -0.0, 3e38, -3e38])
+        below, above = np.nextafter(t, np.float32(-np.inf)), np.nextafter(t, np.float32(np.inf))
+        values = np.concatenate([t, below, above, edges])
         got = [(ours(float(v), feature), theirs(float(v), feature)) for v in values]
         assert all(a == b for a, b in got), f"feature {feature}: {got}"
 
