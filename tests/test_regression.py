@@ -243,19 +243,25 @@ def test_serving_returns_the_amount_with_the_features_that_moved_it(
         sorted(b["prediction"] for b in bodies))  # fmt: skip
 
 
+def score_offers(home: DataHome, db: Any, *, start: int, count: int) -> list[dict[str, Any]]:
+    """Premium answers for ``count`` of the demo's offers from ``start``, logged."""
+    from appliance.lake import read_dataset
+
+    offers = read_dataset(home, db, "bank_insurance_conversion").slice(start, count)
+    return score_logged(home, db, USECASE, offers.drop_columns(["converted"]))
+
+
 @pytest.mark.slow
 def test_monitoring_a_regression_measures_feature_drift_and_realised_errors(
     premium: tuple[DataHome, Any],
 ) -> None:
-    from appliance.lake import read_dataset
     from appliance.monitoring import measure_drift, measure_performance
     from appliance.monitoring.config import MonitoringConfig
     from appliance.usecase.locate import locate_spec
 
     home = premium[0]
     db = connect(home.db_path)
-    offers = read_dataset(home, db, "bank_insurance_conversion").slice(0, 60)
-    answers = score_logged(home, db, USECASE, offers.drop_columns(["converted"]))
+    answers = score_offers(home, db, start=0, count=60)
     assert all(a["kind"] == "regression" for a in answers)
     spec = locate_spec(home, USECASE)
     config = MonitoringConfig(min_rows=20)
@@ -289,15 +295,13 @@ def test_monitoring_a_regression_measures_feature_drift_and_realised_errors(
 def test_a_regressions_answers_and_actuals_are_published_with_their_kind(
     premium: tuple[DataHome, Any],
 ) -> None:
-    from appliance.lake import read_dataset
     from appliance.serving.outcomes import record_outcomes
     from connectors.publisher import publish
     from tests.test_connectors_publish import read_hyper
 
     home = premium[0]
     db = connect(home.db_path)
-    offers = read_dataset(home, db, "bank_insurance_conversion").slice(100, 10)
-    answers = score_logged(home, db, USECASE, offers.drop_columns(["converted"]))
+    answers = score_offers(home, db, start=100, count=10)
     record_outcomes(db, [{"request_id": a["request_id"], "actual": 1000.0} for a in answers],
                     key_id=None, actor="t")  # fmt: skip
     publish(home, db, full=True)

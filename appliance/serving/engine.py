@@ -318,29 +318,8 @@ class Engine:
         out = []
         for i in range(x.shape[0]):
             row_values = {name: column[i] for name, column in values.items()}
-            if slot.threshold is None:
-                response = _amount_response(host, slot, ids[i], float(p[i]), contributions[i],
-                                            row_values)  # fmt: skip
-                if segments is not None:
-                    response.update(segment=int(segments[i]),
-                                    segmentation_version=host.segments_version)  # fmt: skip
-                out.append(Scored(response, row_values, entities[i], ids[i]))
-                continue
-            flagged = bool(p[i] >= slot.threshold)
-            towards_positive = host.unfavourable_is_positive
-            p_unfavourable = p[i] if towards_positive else 1 - p[i]
-            reasons = top_reasons(contributions[i], slot.names, row_values, host.config,
-                                  towards_positive=towards_positive)  # fmt: skip
-            response = {
-                "model": host.model, "version": slot.version, "role": slot.role,
-                "scorer": scorer.kind, population.id: ids[i],
-                "probability": round(float(p[i]), 6),
-                "score": points(float(p_unfavourable), host.config),
-                "decision": host.config.flagged if flagged else host.config.not_flagged,
-                "flagged": flagged, "threshold": round(slot.threshold, 6),
-                "reasons": [r.to_dict() for r in reasons],
-                "reason_dictionary_version": host.config.version,
-            }  # fmt: skip
+            answer = _amount_response if slot.threshold is None else _decision_response
+            response = answer(host, slot, ids[i], float(p[i]), contributions[i], row_values)
             if segments is not None:
                 response.update(segment=int(segments[i]),
                                 segmentation_version=host.segments_version)  # fmt: skip
@@ -363,6 +342,30 @@ def _assign_segments(host: Host, raw: Sequence[RawColumn]) -> np.ndarray | None:
     except ApplianceError as exc:
         log.warning("%s: no segment: %s", host.model, exc)
         return None
+
+
+def _decision_response(
+    host: Host, slot: Slot, record_id: Any, p: float, contributions: np.ndarray,
+    row_values: Mapping[str, Any],
+) -> dict[str, Any]:  # fmt: skip
+    """A classifier's answer: probability, points score, the decision at the threshold and
+    the reasons that pushed towards the unfavourable outcome."""
+    assert slot.threshold is not None  # a classifier's slot always has one
+    flagged = bool(p >= slot.threshold)
+    towards_positive = host.unfavourable_is_positive
+    p_unfavourable = p if towards_positive else 1 - p
+    reasons = top_reasons(contributions, slot.names, row_values, host.config,
+                          towards_positive=towards_positive)  # fmt: skip
+    return {
+        "model": host.model, "version": slot.version, "role": slot.role,
+        "scorer": slot.loaded.scorer.kind, host.spec.population.id: record_id,
+        "probability": round(p, 6),
+        "score": points(p_unfavourable, host.config),
+        "decision": host.config.flagged if flagged else host.config.not_flagged,
+        "flagged": flagged, "threshold": round(slot.threshold, 6),
+        "reasons": [r.to_dict() for r in reasons],
+        "reason_dictionary_version": host.config.version,
+    }  # fmt: skip
 
 
 def _amount_response(
